@@ -1,0 +1,1 @@
+"""crmwh: the customer-loyalty warehouse (ingest, publish, the CLI and configuration)."""
