@@ -9,7 +9,7 @@ DEMO_START ?= 2024-01-01
 SCALE ?= S
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: venv demo test lint bench clean lock
+.PHONY: venv demo test lint bench clean lock airflow dag-test
 
 venv: $(STAMP)
 
@@ -38,3 +38,23 @@ lock:
 
 clean:
 	rm -rf $(VENV) data
+
+# Airflow on SQLite, embedded: the project's DAGs, the demo data, one slot for the DuckDB writer.
+AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/data/airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	CRMWH_HOME=$(CURDIR)/data \
+	PATH=$(CURDIR)/$(BIN):$$PATH
+DATE ?= $(shell $(BIN)/python -c "from datetime import date; from warehouse.config import load_settings; from warehouse.pipeline import delivery_days; print(delivery_days(load_settings().landing, date.max)[-1])" 2>/dev/null)
+POOL_DESC = "DuckDB single writer: tasks that write the build warehouse"
+
+airflow: venv
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
+	$(AIRFLOW_ENV) $(BIN)/airflow pools set crmwh_warehouse 1 $(POOL_DESC)
+	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+
+dag-test: venv
+	test -d data/landing || $(MAKE) demo
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
+	$(AIRFLOW_ENV) $(BIN)/airflow pools set crmwh_warehouse 1 $(POOL_DESC)
+	$(AIRFLOW_ENV) $(BIN)/airflow dags test crm_daily $(DATE)

@@ -14,6 +14,18 @@ from warehouse.config import load_settings
 
 # Modules exposing a click command or group named ``command``.
 COMMAND_MODULES: list[str] = [
+    "warehouse.ingest",
+    "warehouse.transactions",
+    "warehouse.build",
+    "warehouse.publish",
+    "warehouse.pipeline",
+    "mining.clv_cli",
+    "warehouse.analyst",
+    "mining.features_cli",
+    "mining.train_cli",
+    "mining.score_cli",
+    "warehouse.demo",
+    "warehouse.generate.command",
 ]
 
 
@@ -35,4 +47,7 @@ def config_command(as_json: bool) -> None:
 
 
 for _module in COMMAND_MODULES:
-    main.add_command(importlib.import_module(_module).command)
+    _loaded = importlib.import_module(_module)
+    # A module with several top-level commands lists them in ``commands``.
+    for _command in getattr(_loaded, "commands", [_loaded.command]):
+        main.add_command(_command)

@@ -16,6 +16,7 @@ Conventions every source shares (SOURCES.md):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -81,7 +82,8 @@ class Source:
 def _cols(spec: str) -> tuple[tuple[str, str], ...]:
     """Parse ``"a:T, b:U"`` into ``(("a", "T"), ("b", "U"))`` (types may hold spaces)."""
     out = []
-    for part in spec.split(","):
+    # Split on commas outside parentheses, so STRUCT(a T, b U) stays one type.
+    for part in re.split(r",(?![^()]*\))", spec):
         name, _, typ = part.strip().partition(":")
         out.append((name.strip(), typ.strip() or "VARCHAR"))
     return tuple(out)

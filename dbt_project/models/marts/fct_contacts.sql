@@ -1,0 +1,56 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_day',
+        on_schema_change='fail',
+        pre_hook="{{ delete_incremental_window() }}",
+    )
+}}
+-- One row per customer contact in any channel (call, sales activity, delivered campaign
+-- touch, web/app session, VOC case, survey response).
+with
+
+contacts as (
+    select * from {{ ref('int_contacts_unioned') }}
+),
+
+customer_versions as (
+    select * from {{ ref('int_customers_versioned') }}
+),
+
+keyed as (
+    select
+        contacts.*,
+        customer_versions.customer_key
+    from contacts
+    left join customer_versions
+        on customer_versions.customer_id = contacts.customer_id
+        and contacts.contact_at >= customer_versions.effective_from
+        and contacts.contact_at < customer_versions.valid_to
+),
+
+final as (
+    select
+        contact_id,
+        contact_at,
+        cast(contact_at as date) as date_day,
+        {{ month_label('contact_at') }} as month,
+        customer_id,
+        coalesce(customer_key, -1) as customer_key,
+        contact_channel,
+        direction,
+        reason,
+        resolution,
+        duration_s,
+        cost_krw,
+        identified_by,
+        source,
+        staff_id,
+        campaign_id,
+        is_complaint,
+        _loaded_at
+    from keyed
+)
+
+{{ select_incremental_window('final') }}

@@ -1,0 +1,97 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_day',
+        on_schema_change='fail',
+        pre_hook="{{ delete_incremental_window() }}",
+    )
+}}
+-- One row per VOC case (its latest version) or survey response.
+with
+
+voc_cases as (
+    select * from {{ ref('stg_voc__cases') }}
+),
+
+responses as (
+    select * from {{ ref('stg_surveys__responses') }}
+),
+
+customer_versions as (
+    select * from {{ ref('int_customers_versioned') }}
+),
+
+feedback as (
+    select
+        {{ dbt.concat(["'voc-'", 'voc_id']) }} as feedback_id,
+        'voc' as feedback_type,
+        customer_id,
+        received_at,
+        channel,
+        voc_type,
+        category,
+        severity,
+        cast(null as integer) as score,
+        status in ('resolved', 'closed') as resolved,
+        case
+            when resolved_at is not null
+                then {{ dbt.datediff('received_at', 'resolved_at', 'second') }} / 3600.0
+        end as hours_to_resolve,
+        voc_type = 'complaint' as is_complaint,
+        compensation_krw,
+        _loaded_at
+    from voc_cases
+    union all
+    select
+        {{ dbt.concat(["'survey-'", 'response_id']) }} as feedback_id,
+        survey_type as feedback_type,
+        customer_id,
+        responded_at as received_at,
+        touchpoint as channel,
+        cast(null as {{ dbt.type_string() }}) as voc_type,
+        touchpoint as category,
+        cast(null as integer) as severity,
+        score,
+        cast(null as boolean) as resolved,
+        cast(null as double) as hours_to_resolve,
+        false as is_complaint,
+        cast(0 as bigint) as compensation_krw,
+        _loaded_at
+    from responses
+),
+
+keyed as (
+    select
+        feedback.*,
+        customer_versions.customer_key
+    from feedback
+    left join customer_versions
+        on customer_versions.customer_id = feedback.customer_id
+        and feedback.received_at >= customer_versions.effective_from
+        and feedback.received_at < customer_versions.valid_to
+),
+
+final as (
+    select
+        feedback_id,
+        feedback_type,
+        customer_id,
+        coalesce(customer_key, -1) as customer_key,
+        received_at,
+        cast(received_at as date) as date_day,
+        {{ month_label('received_at') }} as month,
+        channel,
+        voc_type,
+        category,
+        severity,
+        score,
+        resolved,
+        cast(hours_to_resolve as double) as hours_to_resolve,
+        is_complaint,
+        compensation_krw,
+        _loaded_at
+    from keyed
+)
+
+{{ select_incremental_window('final') }}

@@ -1,0 +1,19 @@
+-- One row per points-ledger entry (entry_id), signed.
+with
+
+entries as (
+    {{ raw_latest('loyalty_points', ['entry_id']) }}
+),
+
+final as (
+    select
+        entry_id,
+        customer_id,
+        ts as entry_at,
+        points,
+        reason,
+        order_ref
+    from entries
+)
+
+select * from final

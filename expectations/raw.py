@@ -1,0 +1,130 @@
+"""The raw layer's expectations: one suite per source, derived from its contract.
+
+Ingest already set aside every row that does not parse, convert or match an enum, so what can
+still be wrong in ``raw`` is what a single row cannot show: a schema that drifted, two
+different rows under one key, values that are plausible one by one but not as a whole, a feed
+that stopped. Critical expectations (schema, keys, enums) fail the run; ranges and freshness
+warn: the contracts call ranges plausible, not valid, and out-of-range rows load (a nullable
+column's few values would make any percentage threshold fire on chance).
+
+Each suite validates the whole raw table as it stands after the run (replaced versions are
+already gone), with exact duplicate rows collapsed: feeds repeat rows verbatim, those load and
+staging dedupes them, so "unique key" means no two *different* rows share a key. Keys: event
+sources, the contract key; versioned sources, the key including the version column; snapshot
+sources and referrals, the key within one delivery (the key plus ``_file_id``). Freshness is
+checked for the sources this run delivered: the newest event is at most FRESHNESS_DAYS older
+than the delivery date.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from expectations.runner import ExpectationSpec, build_data_docs, run_suite
+from warehouse.contracts import LINEAGE_COLUMNS, SOURCES, Source
+
+FRESHNESS_DAYS = 7
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def unique_key(source: Source) -> list[str]:
+    """The columns that must identify a row of ``raw.<source>`` (see the module docstring)."""
+    key = list(source.key)
+    if source.kind == "snapshot" or (source.kind == "versioned" and source.version_column is None):
+        key.append("_file_id")
+    elif source.version_column and source.version_column not in key:
+        key.append(source.version_column)
+    return key
+
+
+def suite_for(source: Source, run_date: date | None = None) -> list[ExpectationSpec]:
+    """The raw suite of one source, from its contract alone."""
+    columns = list(source.column_names) + [name for name, _ in LINEAGE_COLUMNS]
+    specs = [ExpectationSpec("ExpectTableColumnsToMatchOrderedList", {"column_list": columns}, critical=True)]
+    key = unique_key(source)
+    for k in source.key:
+        specs.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", {"column": k}, critical=True))
+    if len(key) == 1:
+        specs.append(ExpectationSpec("ExpectColumnValuesToBeUnique", {"column": key[0]}, critical=True))
+    else:
+        specs.append(ExpectationSpec("ExpectCompoundColumnsToBeUnique", {"column_list": key}, critical=True))
+    for column, allowed in source.enums.items():
+        specs.append(
+            ExpectationSpec(
+                "ExpectColumnValuesToBeInSet", {"column": column, "value_set": list(allowed)}, critical=True
+            )
+        )
+    for column, (lo, hi) in source.ranges.items():
+        specs.append(
+            ExpectationSpec(
+                "ExpectColumnValuesToBeBetween", {"column": column, "min_value": lo, "max_value": hi}
+            )
+        )
+    if source.event_time and run_date is not None:
+        # Freshness: the newest event of the delivery is at most FRESHNESS_DAYS before it.
+        specs.append(
+            ExpectationSpec(
+                "ExpectColumnMaxToBeBetween",
+                {
+                    "column": source.event_time,
+                    "min_value": datetime.combine(run_date - timedelta(days=FRESHNESS_DAYS), time()),
+                },
+            )
+        )
+    return specs
+
+
+def _frame(con, source: Source):
+    cols = ", ".join(_q(c) for c in source.column_names)
+    return con.sql(
+        f"""select * from raw.{_q(source.name)}
+            qualify row_number() over (partition by {cols} order by _file_id, _line) = 1
+            order by _file_id, _line"""
+    ).df()
+
+
+def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str] | None = None) -> dict:
+    """Run the raw suites after run ``run_id``; record them in ``raw._validation`` and Data Docs.
+
+    Returns ``{"success", "critical_failures", "warnings", "suites", "failures": [...]}``;
+    ``success`` is False when any critical expectation failed.
+    """
+    import duckdb
+
+    validation_dir = Path(settings.validation)
+    rows: list[dict] = []
+    with duckdb.connect(str(Path(warehouse).resolve())) as con:
+        con.execute("set TimeZone = 'Asia/Seoul'")
+        delivered = dict(
+            con.execute(
+                "select source, max(dt) from raw._files where run_id = ? and status = 'loaded' group by source",
+                [run_id],
+            ).fetchall()
+        )
+        present = {
+            r[0]
+            for r in con.execute("select distinct source from raw._files where status = 'loaded'").fetchall()
+        }
+        for name, source in SOURCES.items():
+            if name not in present or (sources and name not in sources):
+                continue
+            df = _frame(con, source)
+            specs = suite_for(source, delivered.get(name))
+            rows += run_suite(df, f"raw.{name}", specs, run_id, con, "raw", validation_dir)
+    if rows:
+        build_data_docs(validation_dir)
+    failures = [r for r in rows if not r["success"]]
+    critical = [r for r in failures if r["critical"]]
+    return {
+        "success": not critical,
+        "critical_failures": len(critical),
+        "warnings": len(failures) - len(critical),
+        "suites": len({r["suite"] for r in rows}),
+        "failures": failures,
+        "data_docs": str(validation_dir / "data_docs" / "index.html"),
+    }

@@ -1,0 +1,210 @@
+"""The one way crmwh runs a Great Expectations suite: a pandas DataFrame in, result rows out.
+
+Why pandas: GX's SQL datasource loses rows through duckdb-engine, so every suite validates a
+DataFrame fetched from DuckDB (``con.sql(...).df()``). Every suite's results land in the
+``_validation`` table of the schema it checks (``raw``, ``marts``, ``mining``), one row per
+expectation, and in the Data Docs under ``settings.validation / "data_docs"``.
+
+Usage (the raw, marts and scores suites all do this)::
+
+    from expectations.runner import ExpectationSpec, run_suite, build_data_docs
+
+    specs = [
+        ExpectationSpec("ExpectColumnValuesToNotBeNull", {"column": "customer_id"}, critical=True),
+        ExpectationSpec("ExpectColumnValuesToBeBetween", {"column": "score", "min_value": 0, "max_value": 1}),
+    ]
+    rows = run_suite(df, "marts.dim_customer", specs, run_id, con, schema="marts",
+                     validation_dir=settings.validation)
+    failed = [r for r in rows if r["critical"] and not r["success"]]
+
+A failed ``critical`` expectation fails the run (the publish gate reads ``_validation``); the
+others are warnings. ``validation_dir`` stores the results for Data Docs; call
+``build_data_docs(validation_dir)`` once after the last suite of a run (or pass
+``build_docs=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+VALIDATION_DDL = """
+create table if not exists {schema}._validation (
+    run_id varchar,
+    suite varchar,
+    expectation varchar,
+    "column" varchar,
+    success boolean,
+    critical boolean,
+    observed varchar,
+    validated_at timestamp
+)"""
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One expectation: a GX class name from ``great_expectations.expectations`` and its kwargs.
+
+    ``critical`` expectations fail the run; the others are recorded as warnings.
+    """
+
+    expectation: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    critical: bool = False
+
+    @property
+    def column(self) -> str | None:
+        if "column" in self.kwargs:
+            return str(self.kwargs["column"])
+        if "column_list" in self.kwargs:
+            return ",".join(self.kwargs["column_list"])
+        return None
+
+
+def _quiet_gx() -> None:
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@lru_cache(maxsize=8)
+def _context(validation_dir: str | None):
+    """A GX context: a file context under ``validation_dir`` (results and Data Docs kept),
+    or an ephemeral one. Cached per process, GX contexts are slow to make."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _quiet_gx()
+    if validation_dir is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        root = Path(validation_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        if "crmwh" not in (context.variables.data_docs_sites or {}):
+            context.add_data_docs_site(
+                site_name="crmwh",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(root / "data_docs"),
+                    },
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def _observed(result: dict[str, Any]) -> str:
+    """A short, PII-free summary of what GX saw (counts and observed values, not row samples)."""
+    keep = {
+        k: result[k]
+        for k in (
+            "observed_value",
+            "element_count",
+            "unexpected_count",
+            "unexpected_percent",
+            "missing_count",
+        )
+        if k in result
+    }
+    return json.dumps(keep, default=str, sort_keys=True)
+
+
+def run_suite(
+    df: pd.DataFrame,
+    suite_name: str,
+    expectations: list[ExpectationSpec],
+    run_id: str,
+    con: duckdb.DuckDBPyConnection,
+    schema: str = "raw",
+    validation_dir: Path | None = None,
+    build_docs: bool = False,
+) -> list[dict[str, Any]]:
+    """Validate ``df`` against ``expectations`` as suite ``suite_name``.
+
+    Writes one row per expectation into ``<schema>._validation`` (created if missing) and
+    returns those rows as dicts: run_id, suite, expectation, column, success, critical,
+    observed, validated_at.
+    """
+    import great_expectations as gx
+
+    context = _context(str(validation_dir) if validation_dir else None)
+    safe = suite_name.replace("/", "_")
+    source = context.data_sources.add_or_update_pandas(name="crmwh")
+    try:
+        asset = source.get_asset(safe)
+    except LookupError:
+        asset = source.add_dataframe_asset(name=safe)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except (KeyError, LookupError):
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = gx.ExpectationSuite(name=safe)
+    for i, spec in enumerate(expectations):
+        cls = getattr(gx.expectations, spec.expectation)
+        suite.add_expectation(cls(**spec.kwargs, meta={"critical": spec.critical, "index": i}))
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=safe, data=batch, suite=suite)
+    )
+    if validation_dir is not None:
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if build_docs else []
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(name=safe, validation_definitions=[definition], actions=actions)
+        )
+        run = checkpoint.run(
+            batch_parameters={"dataframe": df},
+            run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id),
+        )
+        results = [r for vr in run.run_results.values() for r in vr.results]
+    else:
+        results = list(definition.run(batch_parameters={"dataframe": df}).results)
+
+    by_index = {int(r.expectation_config.meta["index"]): r for r in results}
+    now = datetime.now()
+    rows = []
+    for i, spec in enumerate(expectations):
+        r = by_index.get(i)
+        success = bool(r.success) if r is not None else False
+        if r is None:
+            observed = "not evaluated"
+        elif r.exception_info and r.exception_info.get("raised_exception"):
+            observed = "error: " + str(r.exception_info.get("exception_message"))[:500]
+        else:
+            observed = _observed(r.result or {})
+        rows.append(
+            {
+                "run_id": run_id,
+                "suite": suite_name,
+                "expectation": spec.expectation,
+                "column": spec.column,
+                "success": success,
+                "critical": spec.critical,
+                "observed": observed,
+                "validated_at": now,
+            }
+        )
+    con.execute(VALIDATION_DDL.format(schema=schema))
+    con.executemany(
+        f"insert into {schema}._validation values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [list(r.values()) for r in rows],
+    )
+    return rows
+
+
+def build_data_docs(validation_dir: Path) -> Path:
+    """Rebuild the Data Docs site from every stored result; returns its index.html."""
+    context = _context(str(validation_dir))
+    context.build_data_docs(site_names=["crmwh"])
+    return Path(validation_dir) / "data_docs" / "index.html"

@@ -1,0 +1,219 @@
+"""The benchmark's bookkeeping: stages measured in child processes, ratios to floors, the report.
+
+No timing is asserted (speed belongs in bench/results); the facts are the report's shape, the
+arithmetic of rows/s and ratios, and that each floor answers the same question as its stage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from warehouse import bench
+
+# A cube in the shape the cubes' macros compile to (cube_grouping_flags, cube_dimension_columns).
+CUBE_SQL = """
+with base as (select * from facts),
+aggregated as (
+    select
+        month, channel,
+        grouping(month) as _rolled_month,
+        grouping(channel) as _rolled_channel,
+        grouping(month, channel) as grouping_id,
+        sum(amount) as amount,
+        count(distinct customer) as buyers,
+    from base
+    group by grouping sets (
+        (),
+        (month),
+        (channel),
+        (month, channel)
+    )
+),
+final as (
+    select
+        case when _rolled_month = 1 then 'ALL' else month end as month,
+        case when _rolled_channel = 1 then 'ALL' else channel end as channel,
+        coalesce(nullif(concat_ws(',', case when _rolled_month = 1 then 'month' end,
+            case when _rolled_channel = 1 then 'channel' end), ''), 'none') as grouping_level,
+        coalesce(nullif(concat_ws(',', case when _rolled_month = 0 then 'month' end,
+            case when _rolled_channel = 0 then 'channel' end), ''), 'ALL') as kept_dimensions,
+        grouping_id,
+        amount,
+        buyers,
+    from aggregated
+)
+select * from final
+"""
+
+
+@pytest.fixture()
+def facts() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create table facts (month varchar, channel varchar, customer varchar, amount bigint)")
+    con.execute(
+        "insert into facts values ('2024-01', 'store', 'a', 10), ('2024-01', 'web', 'a', 5),"
+        " ('2024-02', 'store', 'b', 7), ('2024-02', 'store', 'a', 1)"
+    )
+    con.execute(f"create table cube as {CUBE_SQL}")
+    return con
+
+
+def _ask(con, by: list[str], where: dict[str, list[str]], level: str) -> list[tuple]:
+    question = {"by": by, "where": where, "measures": ["amount", "buyers"], "level": level}
+    sql, params = bench.floor_query(CUBE_SQL, question)
+    return con.execute(sql, params).fetchall()
+
+
+def test_floor_query_answers_like_the_cube(facts: duckdb.DuckDBPyConnection) -> None:
+    # by month: 2024-01 = 10 + 5 by one buyer; 2024-02 = 7 + 1 by two buyers
+    assert _ask(facts, ["month"], {}, "month") == [("2024-01", 15, 1), ("2024-02", 8, 2)]
+    assert _ask(facts, [], {}, "ALL") == [(23, 2)]
+    # slice: channel = store, by month (the level month,channel with channel fixed)
+    assert _ask(facts, ["month"], {"channel": ["store"]}, "month,channel") == [
+        ("2024-01", 10, 1),
+        ("2024-02", 8, 2),
+    ]
+    # the same rows the full cube holds at that level
+    assert facts.execute(
+        "select month, amount, buyers from cube where kept_dimensions = 'month' order by month"
+    ).fetchall() == [("2024-01", 15, 1), ("2024-02", 8, 2)]
+
+
+def test_restricted_cube_sql_keeps_one_grouping_set(facts: duckdb.DuckDBPyConnection) -> None:
+    sql = bench.restrict_grouping_sets(CUBE_SQL, ["channel"])
+    assert "grouping sets ((channel))" in sql
+    rows = facts.execute(
+        f"select month, channel, grouping_level, kept_dimensions, grouping_id, amount from ({sql}) order by 2"
+    ).fetchall()
+    # grouping_id: month rolled up = most significant bit set = 2, as DuckDB's grouping() gives it
+    assert rows == [("ALL", "store", "month", "channel", 2, 18), ("ALL", "web", "month", "channel", 2, 5)]
+    with pytest.raises(ValueError, match="one GROUPING SETS"):
+        bench.restrict_grouping_sets("select 1", ["channel"])
+
+
+def test_model_order_puts_parents_first() -> None:
+    manifest = {
+        "nodes": {
+            "model.p.c": {"resource_type": "model", "depends_on": {"nodes": ["model.p.b", "seed.p.s"]}},
+            "model.p.a": {"resource_type": "model", "depends_on": {"nodes": []}},
+            "model.p.b": {"resource_type": "model", "depends_on": {"nodes": ["model.p.a"]}},
+            "test.p.t": {"resource_type": "test", "depends_on": {"nodes": ["model.p.c"]}},
+        }
+    }
+    for key, node in manifest["nodes"].items():
+        node["unique_id"] = key
+    assert [n["unique_id"] for n in bench.model_order(manifest)] == ["model.p.a", "model.p.b", "model.p.c"]
+    view = {"config": {"materialized": "view"}, "relation_name": '"w"."s"."v"', "compiled_code": "select 1"}
+    assert bench.direct_sql(view) == 'create or replace view "w"."s"."v" as (\nselect 1\n)'
+
+
+def test_node_names_drop_the_test_hash() -> None:
+    assert bench._node_name("model.crmwh.fct_sales") == "fct_sales"
+    assert (
+        bench._node_name("test.crmwh.unique_fct_sales_sales_line_id.4bb1bcf43d")
+        == "unique_fct_sales_sales_line_id"
+    )
+
+
+def test_percentiles_interpolate() -> None:
+    assert bench._percentile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.5
+    assert bench._percentile([4.0, 1.0, 3.0, 2.0], 0.95) == pytest.approx(3.85)
+
+
+def test_a_missing_stage_is_not_available() -> None:
+    with pytest.raises(bench.NotAvailable, match="warehouse.no_such_stage"):
+        bench._require("warehouse.no_such_stage", "run")
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory, landing_clean: Path) -> dict:
+    """Two real stages in child processes on the tiny clean landing: ingest and its floor."""
+    home = tmp_path_factory.mktemp("bench_home")
+    env = {"CRMWH_HOME": str(home)}
+    landing = str(Path(landing_clean) / "landing")
+    ingest = bench.run_stage(
+        "warehouse.bench:stage_ingest", {"landing": landing, "until": "2024-02-29"}, env, home / "ingest.log"
+    )
+    floor = bench.run_stage("warehouse.bench:stage_ingest_floor", {"landing": landing}, env)
+    missing = bench.run_stage(
+        "warehouse.bench:stage_generate", {"out": str(home / "gen"), "customers": 0, "days": 0, "seed": 1}
+    )
+    return {"ingest": ingest, "ingest_vs_floor": floor, "missing": missing, "home": home}
+
+
+def test_stages_measure_in_their_own_process(measured: dict) -> None:
+    ingest = measured["ingest"]
+    assert ingest["status"] == "ok", ingest.get("error")
+    assert ingest["peak_mb"] > 0 and ingest["seconds"] > 0
+    assert len(ingest["load_1m"]) == 2  # the machine's load before and after, kept with the figure
+    # the ingest run loaded the fixture's rows into CRMWH_HOME's warehouse, never the repo's
+    con = duckdb.connect(str(measured["home"] / "warehouse" / "build.duckdb"), read_only=True)
+    loaded = con.execute("select sum(rows_read) from raw._files where status = 'loaded'").fetchone()[0]
+    con.close()
+    assert ingest["rows"] == loaded > 0
+    assert (measured["home"] / "ingest.log").exists()
+    floor = measured["ingest_vs_floor"]
+    assert floor["status"] == "ok" and floor["floor_seconds"] > 0
+    # a stage that raises is reported as failed with the error, not as a figure
+    assert measured["missing"]["status"] == "failed"
+    assert "at least 1" in measured["missing"]["error"]
+
+
+def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> None:
+    for key in ("ingest", "ingest_vs_floor"):
+        assert measured[key]["status"] == "ok", measured[key].get("traceback") or measured[key].get("error")
+    stages = {
+        "ingest": dict(measured["ingest"]),
+        "ingest_vs_floor": dict(measured["ingest_vs_floor"]),
+        "train": {"status": "not available", "error": "mining.train.train is not available"},
+        "dbt_build": {"status": "ok", "seconds": 40.0, "rows": 1000, "peak_mb": 300.0, "floor_seconds": 10.0},
+        "dbt_models": {
+            "status": "ok",
+            "seconds": 12.0,
+            "rows": 1000,
+            "peak_mb": 300.0,
+            "floor_seconds": 10.0,
+        },
+        "dbt_incremental": {"status": "ok", "seconds": 6.0, "rows": 1000, "peak_mb": 300.0},
+    }
+    meta = {
+        "scale": "S",
+        "customers": 300,
+        "days": 59,
+        "seed": 7,
+        "generator_version": "x",
+        "started_at": "2024-01-01T00:00:00",
+        "total_minutes": 1.0,
+        "machine": bench.machine(),
+    }
+    report = bench.build_report(meta, stages)
+    json_path, md_path = bench.write_report(report, tmp_path, "S")
+    saved = json.loads(json_path.read_text())
+    assert list(saved["stages"]) == list(bench.STAGE_KEYS)
+    floor = saved["stages"]["ingest_vs_floor"]
+    assert floor["ratio"] == pytest.approx(floor["seconds"] / floor["floor_seconds"])
+    assert saved["stages"]["ingest"]["rows_per_second"] == pytest.approx(
+        saved["stages"]["ingest"]["rows"] / saved["stages"]["ingest"]["seconds"]
+    )
+    assert saved["stages"]["dbt_build"]["ratio"] == 4.0 and saved["stages"]["dbt_models"]["ratio"] == 1.2
+    assert saved["stages"]["train"]["ratio"] is None
+    assert saved["stages"]["publish"]["status"] == "not run"
+    assert "end_to_end" not in saved  # train and others missing: no end-to-end figure is made up
+    targets = {t["target"]: t for t in saved["targets"]}
+    assert targets["dbt build <= 1.5x bare SQL"]["status"] == "met"  # 12 / 10 = 1.2
+    assert targets["incremental day <= 10% of a full build"]["status"] == "not met"  # 6 / 40 = 15 %
+    assert targets["L end to end (without generate) < 15 min"]["status"] == "not measured"
+    assert targets["ingest <= 2x bare DuckDB read"]["status"] == ("met" if floor["ratio"] <= 2 else "not met")
+    markdown = md_path.read_text()
+    for _, label, _ in bench.STAGES:
+        assert f"| {label} |" in markdown
+    assert "| training | not available |" in markdown
+    assert machine_line(markdown).count("cores") == 1
+
+
+def machine_line(markdown: str) -> str:
+    return next(line for line in markdown.splitlines() if line.startswith("Machine:"))

@@ -1,0 +1,246 @@
+"""The OLAP cubes (dbt_project/models/cubes): grouping levels, 'ALL' members, and measures that
+agree with the facts they summarise, recomputed here independently of the cube SQL."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from _built import CHURN_WINDOW_DAYS, Built, fetch, get_built
+
+CUBE_DIMENSIONS = {
+    "cube_sales": ["month", "sales_channel", "category", "region", "pyramid_tier"],
+    "cube_contacts": ["month", "contact_channel", "reason", "resolution", "pyramid_tier"],
+    "cube_marketing": ["campaign", "campaign_channel", "objective", "assigned_group", "month"],
+    "cube_financial": ["month", "pyramid_tier", "region", "credit_grade_band"],
+    "cube_customer_base": ["month", "pyramid_tier", "relationship_stage", "signup_channel"],
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, landing_clean: Path) -> Built:
+    return get_built(tmp_path_factory, landing_clean)
+
+
+def _frame(built: Built, sql: str):
+    con = duckdb.connect(str(built.published), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_cube_sales_levels_are_the_designed_grouping_sets(built: Built) -> None:
+    levels = {r[0] for r in fetch(built.published, "select distinct kept_dimensions from cubes.cube_sales")}
+    assert levels == {
+        "ALL",
+        "month", "sales_channel", "category", "region", "pyramid_tier",
+        "month,sales_channel", "month,category", "month,region", "month,pyramid_tier",
+        "sales_channel,category", "sales_channel,region", "sales_channel,pyramid_tier",
+        "category,region", "category,pyramid_tier", "region,pyramid_tier",
+        "month,sales_channel,category", "month,sales_channel,pyramid_tier", "month,region,pyramid_tier",
+        "month,sales_channel,category,region,pyramid_tier",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("cube", sorted(CUBE_DIMENSIONS))
+def test_rolled_up_dimensions_hold_all_and_kept_ones_never_null(built: Built, cube: str) -> None:
+    dims = CUBE_DIMENSIONS[cube]
+    frame = _frame(built, f"select * from cubes.{cube}")
+    assert len(frame) > 0
+    for _, row in frame.drop_duplicates("grouping_level").iterrows():
+        rolled = set() if row.grouping_level == "none" else set(row.grouping_level.split(","))
+        assert rolled <= set(dims), (cube, row.grouping_level)
+        kept = set(dims) - rolled
+        level_rows = frame[frame.grouping_level == row.grouping_level]
+        # kept_dimensions is the complement, in cube order ('ALL' for the grand total)
+        assert set(level_rows.kept_dimensions) == {",".join(d for d in dims if d in kept) or "ALL"}
+        for dim in dims:
+            values = level_rows[dim]
+            assert values.notna().all(), (cube, row.grouping_level, dim)
+            if dim in kept:
+                assert (values != "ALL").all(), (cube, row.grouping_level, dim)
+            else:
+                assert (values == "ALL").all(), (cube, row.grouping_level, dim)
+        # grouping_id is the bitmask of rolled-up dimensions, first dimension most significant
+        expected_id = sum(1 << (len(dims) - 1 - i) for i, d in enumerate(dims) if d not in kept)
+        assert set(level_rows.grouping_id) == {expected_id}
+        # one row per combination of kept values
+        assert not level_rows.duplicated(subset=dims).any(), (cube, row.grouping_level)
+
+
+def test_cube_sales_grouping_level_names_exactly_the_dimensions_holding_all(built: Built) -> None:
+    """MARTS.md: grouping_level names the rolled-up dimensions ('none' when none is)."""
+    dims = CUBE_DIMENSIONS["cube_sales"]
+    rows = fetch(built.published, f"select {', '.join(dims)}, grouping_level from cubes.cube_sales")
+    assert len(rows) > 0
+    for *values, level in rows:
+        holding_all = {d for d, v in zip(dims, values, strict=True) if v == "ALL"}
+        named = set() if level == "none" else set(level.split(","))
+        assert holding_all == named, (values, level)
+        assert (level == "none") == (not holding_all), (values, level)
+        if level != "none":  # named in cube order, each once
+            assert level == ",".join(d for d in dims if d in named), level
+    levels = {level for *_, level in rows}
+    assert {"none", "month,sales_channel,category,region,pyramid_tier"} <= levels
+
+
+def test_cube_sales_distinct_counts_per_level_match_the_facts(built: Built) -> None:
+    sales = _frame(built, "select * from marts.fct_sales")
+    positive = sales[sales.net_sales_krw > 0]
+    cube = _frame(built, "select * from cubes.cube_sales")
+
+    by_channel = cube[cube.kept_dimensions == "sales_channel"].set_index("sales_channel")
+    expected_buyers = positive.groupby("sales_channel").customer_id.nunique()
+    expected_orders = positive.groupby("sales_channel").order_id.nunique()
+    for channel in sales.sales_channel.unique():
+        assert by_channel.loc[channel, "buyers"] == expected_buyers.get(channel, 0)
+        assert by_channel.loc[channel, "orders"] == expected_orders.get(channel, 0)
+        assert (
+            by_channel.loc[channel, "net_sales_krw"]
+            == sales[sales.sales_channel == channel].net_sales_krw.sum()
+        )
+
+    total = cube[cube.kept_dimensions == "ALL"].iloc[0]
+    assert total.grouping_level == "month,sales_channel,category,region,pyramid_tier"
+    assert total.buyers == positive.customer_id.nunique()
+    assert total.net_sales_krw == sales.net_sales_krw.sum()
+    assert total.margin_krw == sales.margin_krw.sum()
+    # buyers is non-additive: customers buy in several channels, so the channel rows overcount
+    assert by_channel.buyers.sum() > total.buyers
+
+
+def test_cube_sales_tier_is_unscored_before_any_scoring(built: Built) -> None:
+    tiers = {
+        r[0]
+        for r in fetch(
+            built.published,
+            "select distinct pyramid_tier from cubes.cube_sales where kept_dimensions = 'pyramid_tier'",
+        )
+    }
+    # members are 'unscored' until mining.customer_scores exists; non-member sales are 'unknown'
+    assert tiers == {"unscored", "unknown"}
+
+
+def test_cube_marketing_uplift_and_roi_match_the_touches(built: Built) -> None:
+    touches = _frame(built, "select * from marts.fct_campaign_touches")
+    cube = _frame(built, "select * from cubes.cube_marketing")
+    per_campaign = cube[cube.kept_dimensions == "campaign,campaign_channel,objective"].set_index("campaign")
+    assert set(per_campaign.index) == set(touches.campaign_id)
+    for campaign, group in touches.groupby("campaign_id"):
+        treatment = group[group.assigned_group == "treatment"]
+        control = group[group.assigned_group == "control"]
+        row = per_campaign.loc[campaign]
+        assert row.targeted == len(group)
+        assert row.converted == group.converted.sum()
+        if len(treatment) and len(control):
+            expected = treatment.converted.mean() - control.converted.mean()
+            assert row.uplift == pytest.approx(round(expected, 4), abs=1e-4)
+        cost = group.cost_krw.fillna(0).sum()
+        if cost:
+            expected_roi = (group.attributed_sales_krw.fillna(0).sum() - cost) / cost
+            assert row.roi == pytest.approx(round(expected_roi, 4), abs=1e-4)
+    # uplift compares the groups, so it is only defined where assigned_group is rolled up
+    assert cube[cube.assigned_group != "ALL"].uplift.isna().all()
+    assert (
+        cube[(cube.assigned_group == "ALL") & (cube.control_targeted > 0) & (cube.treatment_targeted > 0)]
+        .uplift.notna()
+        .all()
+    )
+
+
+def test_cube_customer_base_matches_purchase_history(built: Built) -> None:
+    """active / new / churned recomputed from fct_sales with the MARTS.md definitions."""
+    sales = _frame(built, "select customer_id, order_id, date_day, net_sales_krw from marts.fct_sales")
+    members = sales[sales.customer_id.notna()]
+    orders = members.groupby(["customer_id", "order_id"]).agg(
+        day=("date_day", "min"), net=("net_sales_krw", "sum")
+    )
+    purchases = orders[orders.net > 0].reset_index()
+    purchases["day"] = purchases.day.map(lambda d: d.date() if hasattr(d, "date") else d)
+    by_customer = purchases.groupby("customer_id").day.apply(sorted).to_dict()
+    data_end = max(d.date() if hasattr(d, "date") else d for d in sales.date_day)
+    closed = dict(
+        fetch(
+            built.published,
+            "select customer_id, closed_at from marts.dim_customer where is_current and closed_at is not null",
+        )
+    )
+    # month is never rolled up: the grand total over the other dimensions is one row per month
+    cube = _frame(
+        built,
+        "select * from cubes.cube_customer_base"
+        " where grouping_level = 'pyramid_tier,relationship_stage,signup_channel'",
+    )
+    assert set(cube.kept_dimensions) == {"month"}
+    assert len(cube) > 0
+    for _, row in cube.iterrows():
+        year, month = map(int, row.month.split("-"))
+        month_end = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+        as_of = min(month_end, data_end)
+        active = {
+            c
+            for c, days in by_customer.items()
+            if any(as_of - timedelta(days=364) <= d <= as_of for d in days)
+        }
+        new = {c for c in active if by_customer[c][0].strftime("%Y-%m") == row.month}
+        assert row.active == len(active), row.month
+        assert row.new == len(new), row.month
+        if as_of + timedelta(days=CHURN_WINDOW_DAYS) <= data_end:
+            churned = {
+                c
+                for c in active
+                if not any(as_of < d <= as_of + timedelta(days=CHURN_WINDOW_DAYS) for d in by_customer[c])
+                or (c in closed and as_of < closed[c] <= as_of + timedelta(days=CHURN_WINDOW_DAYS))
+            }
+            assert row.churned == len(churned), row.month
+            assert row.retained == len(active) - len(churned), row.month
+        else:
+            assert pd.isna(row.churned) and pd.isna(row.retained)  # NULL while the window is open
+
+
+def test_cube_financial_and_contacts_reconcile(built: Built) -> None:
+    months = _frame(built, "select * from marts.fct_customer_month")
+    fin = _frame(built, "select * from cubes.cube_financial")
+    total = fin[fin.kept_dimensions == "ALL"].iloc[0]
+    assert total.profit_krw == months.profit_krw.fillna(0).sum()
+    assert total.revenue_krw == months.revenue_krw.fillna(0).sum()
+    per_month = fin[fin.kept_dimensions == "month"].set_index("month")
+    expected = months.groupby("month").customer_id.nunique()
+    assert per_month.customers.to_dict() == expected.to_dict()
+
+    contacts = _frame(built, "select * from marts.fct_contacts")
+    cube = _frame(built, "select * from cubes.cube_contacts")
+    by_channel = cube[cube.kept_dimensions == "contact_channel"].set_index("contact_channel")
+    assert by_channel.contacts.to_dict() == contacts.groupby("contact_channel").size().to_dict()
+    assert (
+        by_channel.customers.to_dict() == contacts.groupby("contact_channel").customer_id.nunique().to_dict()
+    )
+    complaints = contacts.groupby("contact_channel").is_complaint.sum()
+    for channel, row in by_channel.iterrows():
+        assert row.complaints == complaints[channel]
+        assert row.complaint_rate == pytest.approx(round(complaints[channel] / row.contacts, 4), abs=1e-4)
+
+
+def test_reconciliation_data_test_fails_on_a_tampered_cube(built: Built, tmp_path) -> None:
+    """The dbt data test that reconciles cube_sales with fct_sales catches a wrong cube row."""
+    from dataclasses import replace
+
+    from warehouse.build import run_dbt
+
+    copy = tmp_path / "tampered.duckdb"
+    shutil.copyfile(built.warehouse, copy)
+    con = duckdb.connect(str(copy))
+    con.execute(
+        "update cubes.cube_sales set net_sales_krw = net_sales_krw + 1"
+        " where kept_dimensions = 'month' and month = (select min(month) from cubes.cube_sales where month <> 'ALL')"
+    )
+    con.close()
+    settings = replace(built.settings, warehouse=copy, home=tmp_path)
+    result = run_dbt(settings, ["test", "--select", "assert_cube_sales_reconciles_to_fct_sales"])
+    statuses = [str(r.status).lower() for r in result.result.results]
+    assert statuses == ["fail"]

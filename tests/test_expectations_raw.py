@@ -1,0 +1,123 @@
+"""The raw suites (expectations/raw.py) through the real GX runner, on hand-made files."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from expectations.raw import suite_for, validate_raw
+from warehouse.config import load_settings
+from warehouse.contracts import SOURCES
+from warehouse.ingest import ingest
+
+DATA = Path(__file__).parent / "data" / "ingest"
+SURVEY_HEADER = "response_id,customer_id,survey_type,responded_at,score,touchpoint,comment\n"
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CRMWH_HOME", str(tmp_path))
+    return load_settings()
+
+
+def _surveys(landing: Path, day: str, rows: list[str]) -> None:
+    folder = landing / "surveys" / f"dt={day}"
+    folder.mkdir(parents=True)
+    (folder / f"surveys_{day.replace('-', '')}.csv").write_text(
+        SURVEY_HEADER + "".join(r + "\n" for r in rows)
+    )
+
+
+def _survey_rows(n: int, day: str, bad_score_rows: int = 0) -> list[str]:
+    return [
+        f"S{i:05d},C{i:07d},nps,{day} 10:00:00,{11 if i < bad_score_rows else i % 11},store,좋아요"
+        for i in range(n)
+    ]
+
+
+def test_handmade_landing_passes_and_records_every_expectation(settings) -> None:
+    landing = settings.home / "landing"
+    shutil.copytree(DATA / "landing", landing)
+    ingest(settings.warehouse, landing, run_id="r1")
+    result = validate_raw(settings.warehouse, "r1", settings)
+    assert (result["success"], result["critical_failures"], result["warnings"]) == (True, 0, 0)
+    # Sources with loaded rows in this run: call_center, customers, online_orders, pos_sales, web_events.
+    assert result["suites"] == 5
+    loaded = ("call_center", "customers", "online_orders", "pos_sales", "web_events")
+    expected = sum(len(suite_for(SOURCES[s], date(2024, 1, 1))) for s in loaded)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from raw._validation where run_id = 'r1'").fetchone() == (
+            expected,
+        )
+    assert (settings.validation / "data_docs" / "index.html").exists()
+
+
+def test_two_different_rows_under_one_key_fail_the_run(settings) -> None:
+    landing = settings.home / "landing"
+    _surveys(
+        landing,
+        "2024-02-01",
+        ["S1,C1,nps,2024-02-01 10:00:00,9,store,", "S1,C2,nps,2024-02-01 11:00:00,3,store,"],
+    )
+    ingest(settings.warehouse, landing, run_id="r2")
+    result = validate_raw(settings.warehouse, "r2", settings)
+    assert (result["success"], result["critical_failures"], result["warnings"]) == (False, 1, 0)
+    [failure] = result["failures"]
+    assert (failure["suite"], failure["expectation"], failure["column"]) == (
+        "raw.surveys",
+        "ExpectColumnValuesToBeUnique",
+        "response_id",
+    )
+
+
+def test_exact_duplicate_rows_do_not_fail_the_key(settings) -> None:
+    landing = settings.home / "landing"
+    row = "S1,C1,nps,2024-02-01 10:00:00,9,store,"
+    _surveys(landing, "2024-02-01", [row, row])
+    ingest(settings.warehouse, landing, run_id="r3")
+    assert validate_raw(settings.warehouse, "r3", settings)["success"] is True
+
+
+def test_out_of_range_values_load_and_warn(settings) -> None:
+    landing = settings.home / "landing"
+    _surveys(landing, "2024-02-01", _survey_rows(200, "2024-02-01", bad_score_rows=5))
+    summary = ingest(settings.warehouse, landing, run_id="r4")
+    assert summary["sources"]["surveys"]["rows_loaded"] == 200
+    result = validate_raw(settings.warehouse, "r4", settings)
+    assert (result["success"], result["critical_failures"], result["warnings"]) == (True, 0, 1)
+    [failure] = result["failures"]
+    assert (failure["expectation"], failure["column"]) == ("ExpectColumnValuesToBeBetween", "score")
+    assert '"unexpected_count": 5' in failure["observed"]
+
+
+def test_a_stale_delivery_warns_on_freshness(settings) -> None:
+    landing = settings.home / "landing"
+    _surveys(landing, "2024-03-01", _survey_rows(10, "2024-02-20"))
+    ingest(settings.warehouse, landing, run_id="r5")
+    result = validate_raw(settings.warehouse, "r5", settings)
+    assert (result["success"], result["critical_failures"], result["warnings"]) == (True, 0, 1)
+    assert result["failures"][0]["expectation"] == "ExpectColumnMaxToBeBetween"
+
+
+def test_messy_generated_landing_warns_but_does_not_fail(landing_messy: Path, settings) -> None:
+    import csv
+
+    ingest(settings.warehouse, landing_messy / "landing", run_id="messy")
+    result = validate_raw(settings.warehouse, "messy", settings)
+    assert (result["success"], result["critical_failures"]) == (True, 0)
+    with open(landing_messy / "truth" / "mess.csv", newline="") as f:
+        out_of_range = {
+            (r["source"], r["kind"].split(":", 1)[1])
+            for r in csv.DictReader(f)
+            if r["kind"].startswith("out_of_range:")
+        }
+    range_warnings = {
+        (f["suite"].removeprefix("raw."), f["column"])
+        for f in result["failures"]
+        if f["expectation"] == "ExpectColumnValuesToBeBetween"
+    }
+    assert range_warnings == out_of_range

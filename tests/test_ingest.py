@@ -1,0 +1,277 @@
+"""Ingest on hand-made landing files (tests/data/ingest/landing): one file per bad-input class.
+
+Every figure below is counted by hand from those files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from warehouse.ingest import ingest
+
+DATA = Path(__file__).parent / "data" / "ingest"
+
+# (path, rows_read, rows_loaded, rows_quarantined, status)
+EXPECTED_FILES = {
+    "call_center/dt=2024-01-01/call_center_20240101.csv": (4, 2, 2, "loaded"),
+    "customers/dt=2024-01-01/customers_20240101.csv": (8, 3, 5, "loaded"),
+    "online_orders/dt=2024-01-01/online_orders_20240101.jsonl": (7, 2, 5, "loaded"),
+    "pos_sales/dt=2024-01-01/pos_S001_20240101.csv": (5, 3, 2, "loaded"),
+    "pos_sales/dt=2024-01-01/pos_S002_20240101.csv": (0, 0, 0, "quarantined"),
+    "products/dt=2024-01-01/products_20240101.csv.gz": (0, 0, 0, "quarantined"),
+    "staff/dt=2024-01-01/staff_20240101.csv": (0, 0, 0, "quarantined"),
+    # Line 3 repeats line 1 exactly: it loads (staging dedupes on the key); line 4 is blank.
+    "web_events/dt=2024-01-02/web_events_20240102.jsonl": (4, 4, 0, "loaded"),
+}
+
+# (path, line) -> reason; line None = the whole file.
+EXPECTED_QUARANTINE = {
+    ("call_center/dt=2024-01-01/call_center_20240101.csv", 5): "unknown enum",
+    ("call_center/dt=2024-01-01/call_center_20240101.csv", 6): "type",
+    ("customers/dt=2024-01-01/customers_20240101.csv", 4): "missing key",
+    ("customers/dt=2024-01-01/customers_20240101.csv", 5): "type",
+    ("customers/dt=2024-01-01/customers_20240101.csv", 6): "unknown enum",
+    ("customers/dt=2024-01-01/customers_20240101.csv", 7): "parse",
+    ("customers/dt=2024-01-01/customers_20240101.csv", 8): "type",
+    ("online_orders/dt=2024-01-01/online_orders_20240101.jsonl", 3): "parse",
+    ("online_orders/dt=2024-01-01/online_orders_20240101.jsonl", 4): "type",
+    ("online_orders/dt=2024-01-01/online_orders_20240101.jsonl", 5): "missing key",
+    ("online_orders/dt=2024-01-01/online_orders_20240101.jsonl", 6): "unknown enum",
+    ("online_orders/dt=2024-01-01/online_orders_20240101.jsonl", 7): "parse",
+    ("pos_sales/dt=2024-01-01/pos_S001_20240101.csv", 5): "type",
+    ("pos_sales/dt=2024-01-01/pos_S001_20240101.csv", 6): "unknown enum",
+    ("pos_sales/dt=2024-01-01/pos_S002_20240101.csv", None): "encoding",
+    ("products/dt=2024-01-01/products_20240101.csv.gz", None): "parse",
+    ("staff/dt=2024-01-01/staff_20240101.csv", None): "parse",
+}
+
+
+def _copy_landing(dst: Path) -> Path:
+    shutil.copytree(DATA / "landing", dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp("ingest_handmade")
+    landing = _copy_landing(root / "landing")
+    warehouse = root / "build.duckdb"
+    summary = ingest(warehouse, landing, run_id="run-1")
+    return warehouse, landing, summary
+
+
+def _rows(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_manifest_counts_per_file(loaded: tuple[Path, Path, dict]) -> None:
+    warehouse, _, _ = loaded
+    rows = _rows(warehouse, "select path, rows_read, rows_loaded, rows_quarantined, status from raw._files")
+    assert {r[0]: tuple(r[1:]) for r in rows} == EXPECTED_FILES
+
+
+def test_each_bad_input_lands_in_quarantine_with_its_reason(loaded: tuple[Path, Path, dict]) -> None:
+    warehouse, _, _ = loaded
+    rows = _rows(warehouse, "select path, line, reason from raw._quarantine where run_id = 'run-1'")
+    assert {(p, line): reason for p, line, reason in rows} == EXPECTED_QUARANTINE
+    assert len(rows) == len(EXPECTED_QUARANTINE)
+
+
+def test_counts_reconcile_against_tables(loaded: tuple[Path, Path, dict]) -> None:
+    warehouse, _, _ = loaded
+    sources = [
+        r[0] for r in _rows(warehouse, "select distinct source from raw._files where status = 'loaded'")
+    ]
+    for source in sources:
+        mismatches = _rows(
+            warehouse,
+            f"""select f.path from raw._files f
+                where f.source = ? and f.status = 'loaded' and (
+                  f.rows_loaded <> (select count(*) from raw.{source} r where r._file_id = f.file_id)
+                  or f.rows_quarantined <> (select count(*) from raw._quarantine q where q.file_id = f.file_id)
+                  or f.rows_read <> f.rows_loaded + f.rows_quarantined)""",
+            [source],
+        )
+        assert mismatches == [], source
+
+
+def test_values_round_trip(loaded: tuple[Path, Path, dict]) -> None:
+    warehouse, _, _ = loaded
+    customers = {
+        r[0]: r[1:]
+        for r in _rows(
+            warehouse,
+            "select customer_id, name, city, household_size, updated_at, closed_at, _line from raw.customers",
+        )
+    }
+    assert customers == {
+        "C0000001": ("김민준", "강남구", 3, datetime(2024, 1, 1, 9, 0), None, 2),
+        "C0000002": ("이, 서연", "해운대구", 2, datetime(2024, 1, 1, 10, 30), None, 3),
+        # 2024-01-01T01:00:00Z is 10:00 in Seoul.
+        "C0000008": ("임지우", "연수구", 2, datetime(2024, 1, 1, 10, 0), date(2023, 12, 31), 9),
+    }
+    # CP949: the Korean rep_id survives decoding; sold_at parsed from YYYYMMDDHHMMSS.
+    pos = _rows(
+        warehouse,
+        "select receipt_no, line_no, sold_at, customer_id, qty, rep_id from raw.pos_sales order by _line",
+    )
+    assert pos == [
+        ("R0001", 1, datetime(2024, 1, 1, 9, 30), "C0000001", 2, "R001"),
+        ("R0001", 2, datetime(2024, 1, 1, 9, 30), "C0000001", -1, "R001"),
+        ("R0002", 1, datetime(2024, 1, 1, 10, 15), None, 1, "김영업"),
+    ]
+    calls = _rows(warehouse, "select call_id, summary, _line from raw.call_center order by call_id")
+    assert calls == [("K0001", "배송 지연 문의, 해결됨", 2), ("K0002", '첫 줄\n둘째 줄 "인용"', 3)]
+
+
+def test_nested_orders_and_struct(loaded: tuple[Path, Path, dict]) -> None:
+    warehouse, _, _ = loaded
+    orders = _rows(
+        warehouse,
+        "select order_id, ordered_at, payment, coupon_code, updated_at from raw.online_orders order by 1",
+    )
+    assert orders == [
+        (
+            "O0001",
+            datetime(2024, 1, 1, 9, 10),
+            {"method": "card", "installment_months": 3},
+            None,
+            datetime(2024, 1, 1, 9, 10),
+        ),
+        (
+            "O0002",
+            datetime(2024, 1, 1, 10, 0),
+            {"method": "kakaopay", "installment_months": 0},
+            "새해",
+            datetime(2024, 1, 1, 11, 0),
+        ),
+    ]
+    lines = _rows(
+        warehouse,
+        "select order_id, updated_at, line_no, sku, qty, unit_price, discount_amt, _line from raw.online_order_lines order by 1, 3",
+    )
+    assert lines == [
+        ("O0001", datetime(2024, 1, 1, 9, 10), 1, "P00001", 2, 15000, 0, 1),
+        ("O0001", datetime(2024, 1, 1, 9, 10), 2, "P00002", 1, 8000, 500, 1),
+        ("O0002", datetime(2024, 1, 1, 11, 0), 1, "P00003", 1, 30000, 3000, 2),
+    ]
+
+
+def test_undecodable_file_names_encoding_and_offset(loaded: tuple[Path, Path, dict]) -> None:
+    warehouse, landing, _ = loaded
+    rel = "pos_sales/dt=2024-01-01/pos_S002_20240101.csv"
+    offset = (landing / rel).read_bytes().index(b"\xff")
+    [(detail,)] = _rows(warehouse, "select detail from raw._quarantine where path = ?", [rel])
+    assert f"cp949 at byte offset {offset}" in detail
+
+
+def test_second_ingest_changes_nothing(tmp_path: Path) -> None:
+    landing = _copy_landing(tmp_path / "landing")
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, landing)
+    count_sql = """select (select count(*) from raw.customers), (select count(*) from raw.online_order_lines),
+                          (select count(*) from raw._quarantine), (select count(*) from raw._files)"""
+    before = _rows(warehouse, count_sql)
+    again = ingest(warehouse, landing)
+    assert {f["status"] for f in again["files"]} == {"skipped"}
+    assert _rows(warehouse, count_sql) == before
+
+
+def test_redelivered_file_replaces_exactly_its_rows(tmp_path: Path) -> None:
+    landing = _copy_landing(tmp_path / "landing")
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, landing, run_id="first")
+    rel = "customers/dt=2024-01-01/customers_20240101.csv"
+    header = (landing / rel).read_text(encoding="utf-8-sig").splitlines()[0]
+    (landing / rel).write_text(
+        header + "\n"
+        "C0000001,김민준,010-1234-5678,minjun@example.com,1985-03-02,M,4,mid,university,office,서울,송파구,"
+        "2023-05-01,store,Y,active,,2024-01-01 09:00:00\n"
+        "C0000009,오하늘,010-9999-1111,,1999-09-09,F,1,low,university,student,서울,종로구,2023-10-01,web,Y,active,,"
+        "2024-01-01 15:00:00\n"
+        "C0000010,broken,,,,Q,1,,,,,,,,,,,2024-01-01 15:00:00\n",
+        encoding="utf-8",
+    )
+    summary = ingest(warehouse, landing, run_id="second")
+    statuses = {f["path"]: f["status"] for f in summary["files"]}
+    assert statuses[rel] == "corrected"
+    assert {s for p, s in statuses.items() if p != rel} == {"skipped"}
+    assert _rows(
+        warehouse, "select customer_id, city, household_size, _run_id from raw.customers order by 1"
+    ) == [
+        ("C0000001", "송파구", 4, "second"),
+        ("C0000009", "종로구", 1, "second"),
+    ]
+    files = _rows(
+        warehouse,
+        "select status, rows_read, rows_loaded, rows_quarantined from raw._files where path = ? order by file_id",
+        [rel],
+    )
+    assert files == [("replaced", 8, 3, 5), ("loaded", 3, 2, 1)]
+    # Quarantine rows stay with the version they came from.
+    current = _rows(
+        warehouse,
+        "select q.line, q.reason from raw._quarantine q join raw._files f using (file_id) where f.path = ? and f.status = 'loaded'",
+        [rel],
+    )
+    assert current == [(4, "unknown enum")]
+    # The other sources are untouched.
+    assert _rows(warehouse, "select count(*) from raw.pos_sales") == [(3,)]
+
+
+def test_day_and_source_filters(tmp_path: Path) -> None:
+    landing = _copy_landing(tmp_path / "landing")
+    warehouse = tmp_path / "build.duckdb"
+    summary = ingest(warehouse, landing, days=[date(2024, 1, 2)])
+    assert [f["path"] for f in summary["files"]] == ["web_events/dt=2024-01-02/web_events_20240102.jsonl"]
+    summary = ingest(warehouse, landing, sources=["pos_sales"], days=[date(2024, 1, 1)])
+    assert sorted(f["path"] for f in summary["files"]) == [
+        "pos_sales/dt=2024-01-01/pos_S001_20240101.csv",
+        "pos_sales/dt=2024-01-01/pos_S002_20240101.csv",
+    ]
+
+
+def test_cli_prints_summary_and_succeeds_despite_quarantine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse.cli import main
+
+    monkeypatch.setenv("CRMWH_HOME", str(tmp_path))
+    landing = _copy_landing(tmp_path / "landing")
+    result = CliRunner().invoke(main, ["ingest", "--landing", str(landing), "--all", "--no-validate"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("customers "))
+    assert line.split() == ["customers", "1", "0", "0", "0", "8", "3", "5"]
+    total = next(x for x in result.output.splitlines() if x.startswith("total "))
+    assert total.split() == ["total", "8", "0", "0", "3", "28", "14", "14"]
+    assert (tmp_path / "warehouse" / "build.duckdb").exists()
+
+
+def test_lines_holding_the_splitter_byte_take_the_slow_path(tmp_path: Path) -> None:
+    # The fast line reader splits on \x01; a file holding that byte is numbered by string_split.
+    folder = tmp_path / "landing" / "call_center" / "dt=2024-01-03"
+    folder.mkdir(parents=True)
+    header = "call_id,caller_phone,customer_id,agent_id,started_at,ended_at,direction,reason,resolution,csat,summary\n"
+    (folder / "call_center_20240103.csv").write_text(
+        header
+        + "K1,010-1,,A001,2024-01-03 09:00:00,2024-01-03 09:01:00,inbound,other,resolved,3,a\x01b\n"
+        + "K2,010-2,,A001,2024-01-03 10:00:00,2024-01-03 10:01:00,inbound,other,maybe,3,c\x01d\n",
+        encoding="utf-8",
+    )
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, tmp_path / "landing")
+    assert _rows(warehouse, "select call_id, summary, _line from raw.call_center") == [("K1", "a\x01b", 2)]
+    assert _rows(warehouse, "select line, reason, raw_text from raw._quarantine") == [
+        (
+            3,
+            "unknown enum",
+            "K2,010-2,,A001,2024-01-03 10:00:00,2024-01-03 10:01:00,inbound,other,maybe,3,c\x01d",
+        )
+    ]
