@@ -51,6 +51,10 @@ def measure(
             "train_customers": train_customers,
             "score_customers": score_customers,
             "days": days,
+            "cpus": os.cpu_count(),
+            # Wall time on a shared machine depends on its other jobs: the load average and the
+            # process's CPU seconds (all threads) say how much of the wall time was this work.
+            "load_average_before": [round(x, 1) for x in os.getloadavg()],
         }
 
         train_settings = dataclasses.replace(base, warehouse=root / "train.duckdb")

@@ -33,10 +33,6 @@ RFM_SEGMENTS: tuple[str, ...] = (
     "lapsed",
     "prospect",
 )
-# Participation that makes an advocate a partner: VOC suggestions ever plus survey responses in
-# the last 12 months. Not yet a Settings field; read with getattr so the lead can add it.
-DEFAULT_PARTNER_MIN_PARTICIPATIONS = 2
-
 # Behaviour the clusters are built on, and how each reads in a profile.
 CLUSTER_FEATURES: dict[str, str] = {
     "recency_days": "recent",
@@ -97,7 +93,7 @@ def relationship_stage(frame: pd.DataFrame, settings: Settings) -> np.ndarray:
     referrals = frame["referrals_made"].to_numpy(dtype=float)
     tenure = frame["tenure_days"].fillna(0).to_numpy(dtype=float)
     participation = frame["suggestions"].to_numpy(dtype=float) + frame["surveys_365d"].to_numpy(dtype=float)
-    min_part = getattr(settings, "partner_min_participations", DEFAULT_PARTNER_MIN_PARTICIPATIONS)
+    min_part = settings.partner_min_participations
 
     customer = orders_total > 0
     client = customer & (orders_12m >= settings.client_min_purchases_12m)

@@ -204,6 +204,11 @@ def _train(
     latest = data_through(con) + timedelta(days=1)
     latest_feats = build_features(con, latest, settings.active_window_days)
     cluster_pipe, profiles = fit_clusters(latest_feats, clusters, seed)
+    # BG/NBD and Gamma-Gamma on the latest history: population parameters move slowly and the
+    # fit costs far more than applying it, so scoring reuses them (as it reuses the churn model).
+    value_fit_started = time.perf_counter()
+    latest_value_models = fit_value_models(purchase_summary(con, latest), seed)
+    value_fit_seconds = time.perf_counter() - value_fit_started
 
     champion = registry.champion(settings.models)
     champion_auc = None
@@ -238,7 +243,16 @@ def _train(
         "churn_window_days": settings.churn_window_days,
         "active_window_days": settings.active_window_days,
         "clusters": profiles.to_dict(orient="records"),
-        "seconds": {"features": round(features_seconds, 2), "fit": round(fit_seconds, 2)},
+        "value_models": {
+            "fitted_as_of": str(latest),
+            "bgnbd": latest_value_models["bgnbd"].to_dict(),  # type: ignore[attr-defined]
+            "gamma_gamma": latest_value_models["gamma_gamma"].to_dict(),  # type: ignore[attr-defined]
+        },
+        "seconds": {
+            "features": round(features_seconds, 2),
+            "fit": round(fit_seconds, 2),
+            "value_fit": round(value_fit_seconds, 2),
+        },
     }
     artifact = {
         "model": fitted["model"],
@@ -247,6 +261,7 @@ def _train(
         "features": features,
         "clusters": cluster_pipe,
         "cluster_profiles": profiles,
+        "value_models": latest_value_models,
     }
     version = registry.register(settings.models, artifact, metadata)
     if promote:

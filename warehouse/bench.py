@@ -889,7 +889,7 @@ def _load_note(report: dict[str, Any]) -> str:
     if busiest > cores:
         note += (
             "; other processes shared the CPUs during this run, so seconds are longer than on an idle"
-            " machine (ratios, measured back to back, are less affected)."
+            " machine (ratios, measured back to back, are less affected)"
         )
     return note + "."
 

@@ -44,6 +44,8 @@ class Settings:
     client_min_purchases_12m: int = 3
     advocate_min_nps: int = 9
     partner_min_tenure_days: int = 730
+    # Partner: VOC suggestions ever plus survey responses in the last 12 months, at least this many.
+    partner_min_participations: int = 2
     # Monthly discount rate for CLV.
     clv_monthly_discount_rate: float = 0.01
     # DuckDB storage version written into published files, readable by 1.x drivers.

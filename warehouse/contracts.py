@@ -347,8 +347,7 @@ SOURCES: dict[str, Source] = {
             ),
             key=("referral_id",),
             grain=(
-                "one row per referral; re-delivered once the referred person signs up"
-                " (latest delivery wins)"
+                "one row per referral; re-delivered once the referred person signs up (latest delivery wins)"
             ),
             kind="versioned",
             event_time="referred_at",

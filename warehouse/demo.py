@@ -9,7 +9,7 @@ file is and a first query to try.
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import date
 
 import click
 
@@ -31,7 +31,6 @@ def command(customers: int, days: int, start: str, seed: int | None) -> None:
 
     settings = load_settings()
     first = date.fromisoformat(start)
-    last = first + timedelta(days=days - 1)
     click.echo(f"Generating {customers:,} customers over {days} days into {settings.home} ...")
     generate(
         settings.home,
@@ -51,10 +50,11 @@ def command(customers: int, days: int, start: str, seed: int | None) -> None:
     path = published_path(settings)
     con = duckdb.connect(str(path), read_only=True)
     try:
-        rows = con.sql(
-            "select table_schema, table_name, estimated_size from duckdb_tables()"
-            " where table_schema in ('marts', 'cubes', 'mining') order by 1, 2"
+        tables = con.sql(
+            "select schema_name, table_name from duckdb_tables()"
+            " where schema_name in ('marts', 'cubes', 'mining') order by 1, 2"
         ).fetchall()
+        rows = [(s, t, con.sql(f'select count(*) from {s}."{t}"').fetchone()[0]) for s, t in tables]
     finally:
         con.close()
     click.echo("\nPublished tables (rows):")
@@ -66,8 +66,7 @@ def command(customers: int, days: int, start: str, seed: int | None) -> None:
         "\n\nTry:"
         "\n  .venv/bin/crmwh cube cube_sales --by month,sales_channel --measure net_sales_krw"
         " --pivot sales_channel"
-        "\n  .venv/bin/crmwh sql -c \"select pyramid_tier, count(*) from mining.customer_scores"
-        " group by all order by 2\""
+        '\n  .venv/bin/crmwh sql -c "select pyramid_tier, count(*) from mining.customer_scores'
+        ' group by all order by 2"'
         f"\n  or any DuckDB 1.x client: duckdb -readonly {path}"
     )
-
