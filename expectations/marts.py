@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expectations.runner import ExpectationSpec, run_suite
+from expectations.runner import ExpectationSpec, gate_summary, run_suite
 from warehouse.contracts import SOURCES
 
 MONTH_REGEX = r"^\d{4}-\d{2}$"
@@ -237,18 +237,7 @@ def validate_marts(warehouse: Path, run_id: str, settings: Any) -> dict:
             )
     finally:
         con.close()
-    failures = [r for r in results if not r["success"]]
-    critical = [r for r in failures if r["critical"]]
-    return {
-        "success": not critical,
-        "critical_failures": len(critical),
-        "warnings": len(failures) - len(critical),
-        "suites": len({r["suite"] for r in results}),
-        "failures": [
-            {k: r[k] for k in ("suite", "expectation", "column", "critical", "observed")} for r in failures
-        ],
-        "results": results,
-    }
+    return {**gate_summary(results), "results": results}
 
 
 def _missing(run_id: str, suite: str, error: Exception) -> dict:

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from expectations.runner import ExpectationSpec, build_data_docs, run_suite
+from expectations.runner import ExpectationSpec, build_data_docs, gate_summary, run_suite
 from warehouse.contracts import LINEAGE_COLUMNS, SOURCES, Source
 
 FRESHNESS_DAYS = 7
@@ -118,13 +118,4 @@ def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str]
             rows += run_suite(df, f"raw.{name}", specs, run_id, con, "raw", validation_dir)
     if rows:
         build_data_docs(validation_dir)
-    failures = [r for r in rows if not r["success"]]
-    critical = [r for r in failures if r["critical"]]
-    return {
-        "success": not critical,
-        "critical_failures": len(critical),
-        "warnings": len(failures) - len(critical),
-        "suites": len({r["suite"] for r in rows}),
-        "failures": failures,
-        "data_docs": str(validation_dir / "data_docs" / "index.html"),
-    }
+    return {**gate_summary(rows), "data_docs": str(validation_dir / "data_docs" / "index.html")}

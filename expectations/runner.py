@@ -203,6 +203,22 @@ def run_suite(
     return rows
 
 
+def gate_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a gate decides from a suite's result rows: a failed critical expectation blocks,
+    any other failure is a warning. ``failures`` names each failed expectation."""
+    failures = [r for r in rows if not r["success"]]
+    critical = [r for r in failures if r["critical"]]
+    return {
+        "success": not critical,
+        "critical_failures": len(critical),
+        "warnings": len(failures) - len(critical),
+        "suites": len({r["suite"] for r in rows}),
+        "failures": [
+            {k: r[k] for k in ("suite", "expectation", "column", "critical", "observed")} for r in failures
+        ],
+    }
+
+
 def build_data_docs(validation_dir: Path) -> Path:
     """Rebuild the Data Docs site from every stored result; returns its index.html."""
     context = _context(str(validation_dir))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from expectations.runner import ExpectationSpec, run_suite
+from expectations.runner import ExpectationSpec, gate_summary, run_suite
 
 if TYPE_CHECKING:
     import duckdb
@@ -64,12 +64,4 @@ def validate_scores(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
     rows = run_suite(
         df, SUITE, score_expectations(), run_id, con, schema="mining", validation_dir=settings.validation
     )
-    critical = [r for r in rows if r["critical"] and not r["success"]]
-    warnings = [r for r in rows if not r["critical"] and not r["success"]]
-    return {
-        "success": not critical,
-        "critical_failures": len(critical),
-        "warnings": len(warnings),
-        "rows": len(df),
-        "failed": [f"{r['expectation']}({r['column']}): {r['observed']}" for r in critical + warnings],
-    }
+    return {**gate_summary(rows), "rows": len(df)}
