@@ -1,7 +1,7 @@
 """crm_daily: the daily warehouse run for one logical date, wired from warehouse.pipeline.
 
-begin → ingest (one mapped task per source) → validate_raw → build → validate_marts → score
-→ build_scored → validate_scores → publish → report, then finish (always runs) closes the run
+begin → ingest (one mapped task per source) → validate_raw → build → score → build_scored
+→ validate_marts → validate_scores → publish → report, then finish (always runs) closes the run
 in ops.runs. The steps are the same functions ``crmwh run --date D`` calls. A failed critical
 expectation fails its task without retry; publish never runs and BI keeps the last version.
 

@@ -33,9 +33,6 @@ from mining.writeback import (
 )
 from warehouse.config import Settings
 
-# The dbt models that read mining.customer_scores (dim_customer and everything downstream).
-REBUILD_SELECT = "dim_customer+"
-
 
 def score_frame(
     con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date, artifact: dict[str, Any], version: str
@@ -165,7 +162,7 @@ def score(
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if rebuild:
-        from warehouse.build import build
+        from warehouse.build import REBUILD_SELECT, build
 
         t = time.perf_counter()
         report["dbt"] = build(settings, select=REBUILD_SELECT)

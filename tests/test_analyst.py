@@ -176,3 +176,23 @@ def test_cube_answers_a_hierarchy_level_with_non_additive_measures(built: Built)
     )
     assert [(r["campaign"], r["targeted"], r["uplift"]) for r in rows] == expected
     assert len(rows) == len({r["campaign"] for r in rows}) > 0
+
+
+def test_a_connection_reads_the_cube_catalog_once(built: Built) -> None:
+    from warehouse.analyst import cube_query, cubes_of, load_cubes
+
+    con = connect_readonly(built.published)
+    try:
+        first = cubes_of(con)
+        assert first == load_cubes(con) and "cube_sales" in first
+        answer = cube_query(con, "cube_sales", ["sales_channel"], measures=["net_sales_krw"])
+        assert cubes_of(con) is first  # the question used the catalog already read
+        total = fetch(built.published, "select sum(net_sales_krw) from marts.fct_sales")[0][0]
+        assert sum(r[1] for r in answer.rows) == total
+    finally:
+        con.close()
+    other = connect_readonly(built.published)
+    try:
+        assert cubes_of(other) is not first and cubes_of(other) == first
+    finally:
+        other.close()

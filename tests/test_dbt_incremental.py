@@ -1,16 +1,21 @@
 """Incremental equals full, and the marts reconcile to raw, on generated messy data.
 
 The messy generated set (conftest's ``landing_messy``: duplicates, late files, unknown skus,
-malformed rows) is delivered in three batches of days; after each batch the real ingest
-loads it and dbt builds the marts incrementally with a short lookback (2 days), so late
-files must be picked up through the load high-water mark. A full refresh on the same raw
-layer must then produce exactly the same rows, and the reconciliation tests (fct_sales net
-sales recomputed from raw, the customer-month snapshot against the facts) must pass.
+malformed rows) is delivered in batches of days, first with the wrong versions of the files
+the generator later re-delivers (``superseded/``); after each batch the real ingest loads it
+and dbt builds incrementally with a short lookback (2 days), so late files must be picked up
+through the load high-water mark. A last batch re-delivers the corrected files: ingest
+replaces their rows and the incremental staging tables, sessions and facts must follow. A
+full refresh on the same raw layer must then produce exactly the same rows, and the
+reconciliation tests (fct_sales net sales recomputed from raw, the customer-month snapshot
+against the facts) must pass.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+import shutil
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,6 +25,17 @@ from warehouse.build import build
 from warehouse.config import load_settings
 
 TABLES = {
+    "staging.stg_web_events__events": "event_id",
+    "staging.stg_pos_sales__lines": "store_id, receipt_no, line_no",
+    "staging.stg_online_orders__orders": "order_id",
+    "staging.stg_online_orders__lines": "order_id, line_no",
+    "staging.stg_call_center__calls": "call_id",
+    "staging.stg_voc__cases": "voc_id",
+    "staging.stg_sales_activities__activities": "activity_id",
+    "staging.stg_surveys__responses": "response_id",
+    "staging.stg_loyalty_points__entries": "entry_id",
+    "staging.stg_finance_monthly__customer_months": "month, customer_id",
+    "intermediate.int_web_sessions_identified": "session_id",
     "fct_sales": "sales_line_id",
     "fct_contacts": "contact_id",
     "fct_feedback": "feedback_id",
@@ -27,15 +43,78 @@ TABLES = {
     "fct_customer_month": "customer_id, month",
     "dim_customer": "customer_key",
 }
-MARTS = "+path:models/marts"
+EVENTS_HIGH_WATER = "select max(_loaded_at) from staging.stg_web_events__events"
+MARTS = "+path:models/marts"  # the marts and everything upstream (staging, intermediate)
 NO_TESTS = "resource_type:test resource_type:unit_test"
 START = date(2024, 1, 1)
-BATCHES = [(0, 11), (12, 24)]  # day offsets, inclusive
+BATCHES = [(0, 11), (12, 24), (25, 59)]  # day offsets, inclusive
+# Files whose correction this test makes itself (the generator's re-deliveries in the messy set
+# are a campaign_touches and a voc file): a web events file that loses one whole session and
+# one event of another, and a POS file delivered first without its last three lines.
+SHRUNK = "web_events/dt=2024-01-04/web_events_20240104.jsonl"
+GROWN = "pos_sales/dt=2024-01-06/pos_S002_20240106.csv"
+# A login delivered late (in the second batch), an hour before a session the first batch built
+# as anonymous: that session, and any later one of the same browser, must be re-stitched.
+LATE_LOGIN = "web_events/dt=2024-01-14/web_events_late_login.jsonl"
 
 
 def _rows(warehouse: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {t: con.execute(f"select * from marts.{t} order by {k}").fetchall() for t, k in TABLES.items()}
+        return {
+            t: con.execute(f"select * from {t if '.' in t else 'marts.' + t} order by {k}").fetchall()
+            for t, k in TABLES.items()
+        }
+
+
+def _late_login(landing: Path, last_day: date) -> tuple[str, set[str]]:
+    """Write LATE_LOGIN: customer C0000001 logging in on the browser of the first session
+    delivered by ``last_day`` whose browser never identifies itself, an hour before that
+    session starts. Returns the browser and its sessions from then on in those deliveries."""
+    events = [
+        json.loads(line)
+        for path in sorted((landing / "web_events").glob("dt=*/*.jsonl"))
+        if date.fromisoformat(path.parent.name[3:]) <= last_day
+        for line in path.read_bytes().splitlines()
+    ]
+    named = {e["anonymous_id"] for e in events if e["customer_id"]}
+    starts: dict[tuple[str, str], str] = {}
+    for e in events:
+        if e["anonymous_id"] and e["anonymous_id"] not in named:
+            key = (e["anonymous_id"], e["session_id"])
+            starts[key] = min(starts.get(key, e["ts"]), e["ts"])
+    (browser, session), start = min(starts.items(), key=lambda kv: kv[1])
+    login_at = datetime.fromisoformat(start) - timedelta(hours=1)
+    login = {
+        **{k: None for k in events[0]},
+        "event_id": "E_LATE_LOGIN",
+        "ts": login_at.isoformat(),
+        "anonymous_id": browser,
+        "customer_id": "C0000001",
+        "session_id": "SS_LATE_LOGIN",
+        "channel": "web",
+        "event_type": "login",
+        "page": "/login",
+        "device": "desktop",
+    }
+    (landing / LATE_LOGIN).parent.mkdir(parents=True, exist_ok=True)
+    (landing / LATE_LOGIN).write_text(json.dumps(login) + "\n")
+    later = {s for (b, s), at in starts.items() if b == browser and at >= start}
+    return browser, later
+
+
+def _without_a_session(path: Path) -> bytes:
+    """The file's lines minus every event of its first session and one event of its second."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    sessions = list(dict.fromkeys(json.loads(line)["session_id"] for line in lines))
+    dropped_one = False
+    kept = []
+    for line in lines:
+        session = json.loads(line)["session_id"]
+        if session == sessions[0] or (session == sessions[1] and not dropped_one):
+            dropped_one = dropped_one or session == sessions[1]
+            continue
+        kept.append(line)
+    return b"".join(kept)
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +125,41 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRMWH_HOME", str(home))
         settings = load_settings()
-    landing = Path(landing_messy) / "landing"
+    # The landing as first delivered: the wrong version of every file re-delivered later.
+    landing = home / "landing"
+    shutil.copytree(Path(landing_messy) / "landing", landing)
+    superseded = Path(landing_messy) / "superseded"
+    wrong = [p for p in superseded.rglob("*") if p.is_file()]
+    for path in wrong:
+        shutil.copyfile(path, landing / path.relative_to(superseded))
+    corrections = {
+        SHRUNK: _without_a_session(landing / SHRUNK),
+        GROWN: (landing / GROWN).read_bytes(),
+    }
+    (landing / GROWN).write_bytes(b"".join(corrections[GROWN].splitlines(keepends=True)[:-3]))
+    browser, expected_restitched = _late_login(landing, last_day=START + timedelta(days=BATCHES[0][1]))
+    sessions = "select session_id, identified_by from intermediate.int_web_sessions_identified"
+
+    def load_and_build(days: list[date]) -> dict:
+        loaded = ingest(settings.warehouse, landing, days=days)
+        build(settings, select=MARTS, exclude=NO_TESTS, vars={"lookback_days": 2})
+        return loaded
+
+    after_batch, high_waters = [], []
     for first, last in BATCHES:
-        days = [START + timedelta(days=d) for d in range(first, last + 1)]
-        ingest(settings.warehouse, landing, days=days)
-        build(
-            settings,
-            select=MARTS,
-            exclude=NO_TESTS,
-            vars={"run_date": days[-1].isoformat(), "lookback_days": 2},
+        load_and_build([START + timedelta(days=d) for d in range(first, last + 1)])
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            after_batch.append(dict(con.execute(sessions).fetchall()))
+            high_waters.append(con.execute(EVENTS_HIGH_WATER).fetchone()[0])
+    # The corrected versions arrive: same paths, new content.
+    for path in wrong:
+        shutil.copyfile(
+            Path(landing_messy) / "landing" / path.relative_to(superseded),
+            landing / path.relative_to(superseded),
         )
+    for rel, content in corrections.items():
+        (landing / rel).write_bytes(content)
+    corrected = load_and_build([START + timedelta(days=d) for d in range(BATCHES[0][0], BATCHES[-1][1] + 1)])
     incremental = _rows(settings.warehouse)
     full = build(settings, full_refresh=True, select=MARTS)
     return {
@@ -63,6 +167,11 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
         "incremental": incremental,
         "full": _rows(settings.warehouse),
         "summary": full,
+        "wrong_files": wrong,
+        "sessions_after_batch": after_batch,
+        "expected_restitched": expected_restitched,
+        "events_high_water_after_batch": high_waters,
+        "corrected": corrected,
     }
 
 
@@ -73,6 +182,39 @@ def test_incremental_equals_full_refresh(batches: dict) -> None:
         assert incremental == full, table
     assert len(batches["full"]["fct_sales"]) > 100
     assert len(batches["full"]["fct_contacts"]) > 100
+
+
+def test_a_late_login_restitches_sessions_built_before_it_arrived(batches: dict) -> None:
+    first, second = batches["sessions_after_batch"][:2]
+    restitched = {s for s, how in first.items() if how == "anonymous" and second.get(s) == "login"}
+    assert restitched == batches["expected_restitched"]
+    assert len(restitched) >= 1
+    # Nothing else changed identity: every other session of the first batch kept its own.
+    assert all(second[s] == how for s, how in first.items() if s not in restitched)
+
+
+def test_each_incremental_run_tests_rows_past_the_previous_high_water(batches: dict) -> None:
+    """ops.dbt_incremental_runs holds, per build, the high-water mark the model's data tests
+    filter on: the beginning of time for the first build and the full refresh, then the
+    table's latest load before each incremental build."""
+    with duckdb.connect(str(batches["settings"].warehouse), read_only=True) as con:
+        recorded = [
+            r[0]
+            for r in con.execute(
+                "select high_water from ops.dbt_incremental_runs where model = 'stg_web_events__events'"
+                " order by recorded_at"
+            ).fetchall()
+        ]
+    beginning = datetime(1900, 1, 1)
+    after = batches["events_high_water_after_batch"]
+    assert recorded == [beginning, after[0], after[1], after[2], beginning]
+    assert after[0] < after[1] < after[2]
+
+
+def test_the_last_batch_corrected_every_wrong_file_of_its_days(batches: dict) -> None:
+    corrected = sorted(f["path"] for f in batches["corrected"]["files"] if f["status"] == "corrected")
+    wrong = [p.relative_to(p.parents[2]).as_posix() for p in batches["wrong_files"]]
+    assert corrected == sorted([*wrong, SHRUNK, GROWN])
 
 
 def test_reconciliations_and_data_tests_pass_on_messy_data(batches: dict) -> None:

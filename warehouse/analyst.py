@@ -33,6 +33,7 @@ import csv
 import io
 import json
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,18 @@ def format_result(result: Result, fmt: str) -> str:
 # --------------------------------------------------------------------------- cubes
 
 
+# The cubes of each open connection, read once: an analyst's connection is read-only on a
+# published file, which never changes (a new publish is a new file).
+_CUBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cubes_of(con) -> dict[str, Cube]:
+    """load_cubes(con), read on the first question asked through this connection only."""
+    if con not in _CUBES:
+        _CUBES[con] = load_cubes(con)
+    return _CUBES[con]
+
+
 def load_cubes(con) -> dict[str, Cube]:
     """Every cube of the catalog with its dimensions, measures and materialised levels."""
     found = run_query(
@@ -244,10 +257,10 @@ def cube_query(
     """Answer one slice/dice/roll-up question from a cube, as rows of ``by`` + ``measures``.
 
     ``where`` values are bound parameters; a value 'ALL' means "rolled up", the same as not
-    filtering on that dimension. ``cubes`` (from :func:`load_cubes`) saves re-reading the
-    catalog when asking many questions.
+    filtering on that dimension. The catalog is read once per connection (:func:`cubes_of`)
+    unless ``cubes`` is given.
     """
-    cubes = cubes if cubes is not None else load_cubes(con)
+    cubes = cubes if cubes is not None else cubes_of(con)
     if cube_name not in cubes:
         raise AnalystError(
             f"no cube {cube_name!r}{_closest(cube_name, list(cubes))}; cubes: {', '.join(cubes)}"

@@ -40,12 +40,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from warehouse.build import BEFORE_SCORING, REBUILD_SELECT
 from warehouse.config import PROJECT_ROOT
 
 SCALES: dict[str, int] = {"S": 10_000, "M": 100_000, "L": 1_000_000}
 DAYS = 730
 START = date(2024, 1, 1)
-LOOKBACK_DAYS = 7
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 CUBE_REPEATS = 20
 FLOOR_REPEATS = 3
@@ -68,7 +68,8 @@ STAGES: tuple[tuple[str, str, bool], ...] = (
     ("publish", "publish", True),
     ("cube_queries", "cube query set", False),
     ("ingest_day", "ingest one more day", False),
-    ("dbt_incremental", "dbt incremental build (one more day)", False),
+    ("dbt_incremental", "dbt incremental build before scoring (one more day)", False),
+    ("dbt_incremental_scored", "dbt rebuild of dim_customer+ after scoring (one more day)", False),
 )
 STAGE_KEYS = tuple(key for key, _, _ in STAGES)
 END_TO_END = tuple(key for key, _, e2e in STAGES if e2e)
@@ -91,6 +92,7 @@ ROWS_MEANING = {
     "cube_queries": "questions asked (each repeated)",
     "ingest_day": "rows read from the day's files",
     "dbt_incremental": "raw rows in the warehouse (input)",
+    "dbt_incremental_scored": "raw rows in the warehouse (input)",
 }
 
 
@@ -305,11 +307,11 @@ def _slowest(nodes: list[dict[str, Any]], n: int = 8) -> list[dict[str, Any]]:
 
 
 def stage_dbt(
-    run_date: str,
     select: str | None = None,
     full_refresh: bool = False,
     warehouse_copy: str | None = None,
     exclude: str | None = None,
+    selector: str | None = None,
 ) -> dict[str, Any]:
     """dbt through warehouse.build.build; on a copy of the warehouse when ``warehouse_copy``."""
     import dataclasses
@@ -329,7 +331,7 @@ def stage_dbt(
         full_refresh=full_refresh,
         select=select,
         exclude=exclude,
-        vars={"run_date": run_date, "lookback_days": LOOKBACK_DAYS},
+        selector=selector,
     )
     seconds = time.perf_counter() - started
     nodes = _run_results(settings)
@@ -818,14 +820,21 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             + (f"; {_cube_why(cubes)}" if p95 is not None and p95 >= 50 else ""),
         }
     )
-    inc = stages["dbt_incremental"]
-    share = inc["seconds"] / build["seconds"] if ok["dbt_incremental"] and ok["dbt_build"] else None
+    inc, inc_scored = stages["dbt_incremental"], stages["dbt_incremental_scored"]
+    share = None
+    if ok["dbt_incremental"] and ok["dbt_incremental_scored"] and ok["dbt_build"]:
+        share = (inc["seconds"] + inc_scored["seconds"]) / build["seconds"]
+        before = inc["seconds"] / build["seconds"]
     targets.append(
         {
             "target": "incremental day <= 10% of a full build",
-            "value": f"{share:.1%} (dbt incremental / dbt full build)" if share is not None else None,
+            "value": (
+                f"{share:.1%} (the day's two dbt runs / dbt full build; before scoring alone {before:.1%})"
+                if share is not None
+                else None
+            ),
             "status": _met(share <= 0.10) if share is not None else "not measured",
-            "why": _incremental_why(inc, build) if share is not None and share > 0.10 else "",
+            "why": _incremental_why(inc, inc_scored) if share is not None and share > 0.10 else "",
         }
     )
     return targets
@@ -867,14 +876,15 @@ def _dbt_why(models: dict[str, Any], build: dict[str, Any]) -> str:
 def _cube_why(stage: dict[str, Any]) -> str:
     catalog = stage.get("load_cubes_p50_ms")
     share = f" ({catalog:.1f} ms at p50)" if catalog is not None else ""
-    return f"each cube_query first reloads the cube catalog and every cube's levels{share}"
+    return f"the slowest questions scan the largest cube levels; a new connection also reads the catalog{share}"
 
 
-def _incremental_why(inc: dict[str, Any], build: dict[str, Any]) -> str:
+def _incremental_why(inc: dict[str, Any], scored: dict[str, Any]) -> str:
     return (
-        "the incremental run still rebuilds every non-incremental model (dims, customer-month,"
-        " cubes), runs every data test and re-parses the project; only the three facts are"
-        f" incremental. Slowest nodes: {_nodes(inc)}"
+        f"the cubes slice by each customer's current tier and stage, which every scoring run"
+        f" changes, so they are rebuilt whole after scoring ({scored['seconds']:.1f}s; slowest:"
+        f" {_nodes(scored)}); the incremental build before scoring takes {inc['seconds']:.1f}s"
+        f" (slowest: {_nodes(inc)})"
     )
 
 
@@ -944,8 +954,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             ),
             "",
             (
-                f"Of each question, `load_cubes` (catalog and levels, read on every call) takes"
-                f" {cubes['load_cubes_p50_ms']:.1f} ms at p50."
+                f"The questions share one connection, which reads the cube catalog and levels once"
+                f" (`analyst.cubes_of`); a new connection, e.g. each `crmwh cube` command, pays that"
+                f" once: {cubes['load_cubes_p50_ms']:.1f} ms at p50."
                 if cubes.get("load_cubes_p50_ms") is not None
                 else ""
             ),
@@ -1002,7 +1013,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## What the rows are", ""]
     lines += [f"- {label}: {ROWS_MEANING[key]}" for key, label, _ in STAGES]
     lines += ["", "## Where dbt's time goes", ""]
-    for key in ("dbt_build", "dbt_models", "dbt_scored", "dbt_incremental"):
+    for key in ("dbt_build", "dbt_models", "dbt_scored", "dbt_incremental", "dbt_incremental_scored"):
         st = report["stages"][key]
         by_type = st.get("node_seconds_by_type") or {}
         if st.get("status") == "ok" and by_type:
@@ -1013,7 +1024,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f" + {st['seconds'] - nodes:.1f}s outside them (start-up, parsing, compiling, artifacts)"
             )
     lines += ["", "## Slowest nodes", ""]
-    for key in ("dbt_build", "dbt_models", "dbt_incremental"):
+    for key in ("dbt_build", "dbt_models", "dbt_incremental", "dbt_incremental_scored"):
         s = report["stages"][key]
         if s.get("slowest_nodes"):
             lines.append(f"- {key} (dbt): {_nodes(s, 8)}")
@@ -1146,14 +1157,13 @@ def run(
     if not skip_floors:
         step("ingest_vs_floor", "stage_ingest_floor", landing=landing)
     step("validate_raw", "stage_validate_raw", run_id=ing["run_id"])
-    built = step("dbt_build", "stage_dbt", run_date=last_full)
+    built = step("dbt_build", "stage_dbt")
     if built.get("status") != "ok":
         return save()
     if not skip_floors:
         models = step(
             "dbt_models",
             "stage_dbt",
-            run_date=last_full,
             select="resource_type:model",
             exclude="resource_type:test resource_type:unit_test",
             full_refresh=True,
@@ -1194,7 +1204,7 @@ def run(
         if floor.get("status") == "ok":
             stages["score"]["floor_seconds"] = floor["seconds"]
         save()
-    step("dbt_scored", "stage_dbt", run_date=last_full, select="dim_customer+")
+    step("dbt_scored", "stage_dbt", select=REBUILD_SELECT)
     step("validate_scores", "stage_validate_scores", run_id=f"bench-{scale}")
     published = step("publish", "stage_publish")
     if published.get("status") == "ok":
@@ -1216,7 +1226,10 @@ def run(
             save()
     day = step("ingest_day", "stage_ingest", landing=landing, until=extra_day, only_day=True)
     if day.get("status") == "ok":
-        step("dbt_incremental", "stage_dbt", run_date=extra_day)
+        # What a daily run does (warehouse.pipeline): the incremental build before scoring,
+        # then, once the day's scores are in, the models that read them.
+        step("dbt_incremental", "stage_dbt", selector=BEFORE_SCORING)
+        step("dbt_incremental_scored", "stage_dbt", select=REBUILD_SELECT)
     report = save()
     print(f"[bench {scale}] done in {report['total_minutes']:.1f} min", flush=True)
     return report

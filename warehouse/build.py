@@ -22,6 +22,12 @@ from warehouse.config import Settings, load_settings
 from warehouse.contracts import LINEAGE_COLUMNS, SOURCES
 
 SOURCES_YML = "models/staging/_raw__sources.yml"
+# A daily run builds in two steps around scoring: first BEFORE_SCORING (a selector of
+# dbt_project/selectors.yml: staging, facts, dimensions, incremental where they can be), then,
+# once the day's scores are in, REBUILD_SELECT: dim_customer, which carries the scores, and
+# the models below it (the cubes sliced by tier and stage).
+BEFORE_SCORING = "before_scoring"
+REBUILD_SELECT = "dim_customer+"
 
 
 class BuildError(RuntimeError):
@@ -109,6 +115,7 @@ def build(
     select: str | None = None,
     vars: dict[str, Any] | None = None,
     exclude: str | None = None,
+    selector: str | None = None,
 ) -> dict[str, Any]:
     """Run ``dbt build`` (seeds, snapshots, models, tests, unit tests) on the build warehouse.
 
@@ -116,7 +123,8 @@ def build(
     incremental facts rebuild from run_date - lookback_days. Returns node counts by type and
     status; raises BuildError naming each failing node (fix the data or model it names, then
     rerun: every model is idempotent). ``select``/``exclude`` take dbt selection syntax, e.g.
-    exclude="resource_type:test resource_type:unit_test" to only materialize.
+    exclude="resource_type:test resource_type:unit_test" to only materialize; ``selector``
+    names a selection of dbt_project/selectors.yml.
     """
     args = ["build"]
     if full_refresh:
@@ -127,6 +135,8 @@ def build(
         args += ["--select", select, "--indirect-selection", "cautious"]
     if exclude:
         args += ["--exclude", exclude]
+    if selector:
+        args += ["--selector", selector]
     clean_vars = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in (vars or {}).items()}
     if clean_vars:
         args += ["--vars", json.dumps(clean_vars)]

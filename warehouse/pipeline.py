@@ -1,8 +1,8 @@
 """The daily run, step by step: the functions ``crmwh run`` and the Airflow DAGs both call.
 
 One logical date D is one run: load every delivery up to D, validate the raw layer, build the
-marts, validate them, score the customers as of D, rebuild the models that read the scores,
-validate the scores, publish, and write a report. Each step is recorded in ``ops.steps`` and
+marts incrementally, score the customers as of D, build the models that read the scores (the
+cubes), validate marts, cubes and scores, publish, and write a report. Each step is recorded in ``ops.steps`` and
 the run in ``ops.runs``. A critical expectation that fails raises ``StepBlocked``: the run
 stops before publish, so BI tools keep the last good version, byte for byte. Warnings are
 recorded and the run goes on.
@@ -32,15 +32,13 @@ STEPS: tuple[str, ...] = (
     "ingest",
     "validate_raw",
     "build",
-    "validate_marts",
     "score",
     "build_scored",
+    "validate_marts",
     "validate_scores",
     "publish",
     "report",
 )
-# Days before the logical date the incremental facts rebuild (late and corrected deliveries).
-LOOKBACK_DAYS = 7
 
 
 def new_run_id(logical_date: date, trigger: str = "cli") -> str:
@@ -107,10 +105,15 @@ def validate_raw(settings: Settings, run_id: str, day: date) -> dict:
 
 
 def build(settings: Settings, run_id: str, day: date) -> dict:
-    """dbt build of staging, marts and cubes with the incremental window ending at ``day``."""
+    """dbt build of staging, facts and dimensions: the incremental models rebuild their window
+    (the last lookback_days days of data, and any older day a late or corrected file touched).
+
+    No dbt vars are passed: a var that changes every day would make dbt re-parse the whole
+    project on every run, and the window is derived from the data itself."""
+    from warehouse.build import BEFORE_SCORING
     from warehouse.build import build as dbt_build
 
-    result = dbt_build(settings, vars={"run_date": day.isoformat(), "lookback_days": LOOKBACK_DAYS})
+    result = dbt_build(settings, selector=BEFORE_SCORING)
     return {"rows": sum(result["nodes"].values()), "nodes": result["nodes"], "seconds": result["seconds"]}
 
 
@@ -166,16 +169,12 @@ def score(settings: Settings, run_id: str, day: date) -> dict:
 
 
 def build_scored(settings: Settings, run_id: str, day: date) -> dict:
-    """Rebuild the dbt models that read mining.customer_scores (dim_customer and its children),
-    so tiers and stages in the marts and cubes match the scores just written."""
-    from mining.score import REBUILD_SELECT
+    """Build the dbt models that read mining.customer_scores (dim_customer and its children:
+    the cubes), so tiers and stages in the marts and cubes match the scores just written."""
+    from warehouse.build import REBUILD_SELECT
     from warehouse.build import build as dbt_build
 
-    result = dbt_build(
-        settings,
-        select=REBUILD_SELECT,
-        vars={"run_date": day.isoformat(), "lookback_days": LOOKBACK_DAYS},
-    )
+    result = dbt_build(settings, select=REBUILD_SELECT)
     return {"rows": sum(result["nodes"].values()), "nodes": result["nodes"], "select": REBUILD_SELECT}
 
 

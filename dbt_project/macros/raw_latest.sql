@@ -1,8 +1,17 @@
 {#- One row per key of a raw table: the latest version wins, then the latest delivery
     (raw._files.dt), then the later file and line. Exact duplicates delivered twice collapse
-    here. Returns every raw column plus _delivered_on (the file's dt). -#}
-{% macro raw_latest(source_name, key, version_order=[]) -%}
+    here. Returns every raw column plus _delivered_on (the file's dt).
+
+    In an incremental model (config: staging_incremental(key)) a run re-ranks only the keys it
+    must: those of raw rows loaded after the model's last load (_loaded_at high-water mark) and
+    those whose current row came from a file a correction has since replaced. The key is
+    `incremental_key` when the model's unique key is coarser than the ranking key, and the new
+    rows are read from `incremental_source` when another raw table announces them (an order's
+    lines are replaced as a whole whenever a new version of the order arrives). The post-hook delete_replaced_rows() then removes rows of
+    replaced files whose key no raw row holds any more, so the table equals a full rebuild. -#}
+{% macro raw_latest(source_name, key, version_order=[], incremental_key=none, incremental_source=none) -%}
     {%- set order_by = version_order + ['_f.dt desc', 'r._file_id desc', 'r._line desc'] -%}
+    {%- set touched_key = incremental_key or key -%}
     select *
     from (
         select
@@ -15,6 +24,48 @@
         from {{ source('raw', source_name) }} as r
         left join {{ source('raw', '_files') }} as _f
             on _f.file_id = r._file_id
+        {%- if is_incremental() %}
+        where exists (
+            select 1
+            from (
+                select {{ touched_key | join(', ') }}
+                from {{ source('raw', incremental_source or source_name) }}
+                where _loaded_at > ({{ loaded_high_water() }})
+                union all
+                select {{ touched_key | join(', ') }}
+                from {{ this }}
+                where _file_id in ({{ replaced_files() }})
+            ) as touched
+            where {% for k in touched_key %}touched.{{ k }} = r.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
+        )
+        {%- endif %}
     ) as ranked
     where _version_rank = 1
 {%- endmacro %}
+
+{#- The latest raw load an incremental table holds (a date before any load when it is empty). -#}
+{% macro loaded_high_water() -%}
+    select coalesce(max(_loaded_at), {{ beginning_of_time() }}) from {{ this }}
+{%- endmacro %}
+
+{#- The raw files a correction has replaced (their rows are gone from raw). -#}
+{% macro replaced_files() -%}
+    select file_id from {{ source('raw', '_files') }} where status = 'replaced'
+{%- endmacro %}
+
+{#- Config of a staging model kept as an incremental table, one row per `unique_key`. -#}
+{% macro staging_incremental(unique_key) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=unique_key,
+        on_schema_change='fail',
+        post_hook="{{ delete_replaced_rows() }}",
+    ) }}
+{%- endmacro %}
+
+{#- Post-hook: rows whose file was replaced and whose key no current raw row holds. -#}
+{% macro delete_replaced_rows() -%}
+    delete from {{ this }} where _file_id in ({{ replaced_files() }})
+{%- endmacro %}
+

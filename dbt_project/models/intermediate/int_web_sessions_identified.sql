@@ -2,11 +2,62 @@
 -- events, else the customer its anonymous_id logged in as at or before the session's end.
 -- Sessions of an anonymous_id before its first login stay anonymous (kept, not dropped), so
 -- a later login never rewrites history and incremental builds equal full ones.
+--
+-- Incremental: a run rebuilds the sessions with events loaded since the last run and every
+-- session of a browser (anonymous_id) that logged in in those events, from all their events
+-- and all the logins of their browsers: the same rows a full build gives them. The post-hook
+-- drops sessions whose every event a correction removed.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_id',
+        on_schema_change='fail',
+        post_hook="""
+            delete from {{ this }}
+            where not exists (
+                select 1
+                from {{ ref('stg_web_events__events') }} as events
+                where events.session_id = {{ this }}.session_id
+            )
+        """,
+    )
+}}
 with
 
-events as (
+all_events as (
     select * from {{ ref('stg_web_events__events') }}
 ),
+{% if is_incremental() %}
+new_events as (
+    select session_id, anonymous_id, customer_id, event_type
+    from all_events
+    where _loaded_at > ({{ loaded_high_water() }})
+),
+
+touched_sessions as (
+    select session_id from new_events
+    union
+    select session_id
+    from {{ this }}
+    where anonymous_id in (
+        select anonymous_id
+        from new_events
+        where event_type = 'login'
+            and customer_id is not null
+    )
+),
+
+events as (
+    select *
+    from all_events
+    where session_id in (select session_id from touched_sessions)
+),
+{% else %}
+events as (
+    select * from all_events
+),
+{% endif %}
 
 ranked_events as (
     select
@@ -46,10 +97,13 @@ logins as (
         anonymous_id,
         customer_id,
         event_at as login_at
-    from events
+    from all_events
     where event_type = 'login'
         and customer_id is not null
         and anonymous_id is not null
+        {%- if is_incremental() %}
+        and anonymous_id in (select anonymous_id from events)
+        {%- endif %}
 ),
 
 -- The latest login of the session's anonymous_id at or before the session's end, found in

@@ -1,3 +1,4 @@
+{{ staging_incremental(['call_id']) }}
 -- One row per call (call_id). The caller's phone only as a hash; the summary stays in raw.
 with
 
@@ -20,7 +21,8 @@ final as (
         reason,
         resolution,
         csat,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from calls
 )
 

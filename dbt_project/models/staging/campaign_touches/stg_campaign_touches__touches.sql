@@ -1,3 +1,4 @@
+{{ staging_incremental(['touch_id']) }}
 -- One row per targeted customer and campaign (touch_id).
 with
 
@@ -17,7 +18,8 @@ final as (
         clicked_at,
         unsubscribed_at,
         coalesce(cost_krw, 0) as cost_krw,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from touches
 )
 

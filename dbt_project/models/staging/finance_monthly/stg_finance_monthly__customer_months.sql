@@ -1,3 +1,4 @@
+{{ staging_incremental(['month', 'customer_id']) }}
 -- One row per customer and month (month 'YYYY-MM', customer_id): the latest delivery wins.
 with
 
@@ -15,7 +16,9 @@ final as (
         credit_grade,
         credit_limit_krw,
         outstanding_krw,
-        days_past_due
+        days_past_due,
+        _loaded_at,
+        _file_id
     from months
 )
 

@@ -1,3 +1,4 @@
+{{ staging_incremental(['entry_id']) }}
 -- One row per points-ledger entry (entry_id), signed.
 with
 
@@ -12,7 +13,9 @@ final as (
         ts as entry_at,
         points,
         reason,
-        order_ref
+        order_ref,
+        _loaded_at,
+        _file_id
     from entries
 )
 

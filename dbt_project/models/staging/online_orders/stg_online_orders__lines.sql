@@ -1,3 +1,4 @@
+{{ staging_incremental(['order_id']) }}
 -- One row per line of an order's latest version (order_id, line_no).
 with
 
@@ -6,7 +7,7 @@ orders as (
 ),
 
 lines as (
-    {{ raw_latest('online_order_lines', ['order_id', 'updated_at', 'line_no']) }}
+    {{ raw_latest('online_order_lines', ['order_id', 'updated_at', 'line_no'], incremental_key=['order_id'], incremental_source='online_orders') }}
 ),
 
 final as (
@@ -17,7 +18,8 @@ final as (
         lines.qty,
         lines.unit_price as unit_price_krw,
         coalesce(lines.discount_amt, 0) as discount_krw,
-        orders._loaded_at
+        orders._loaded_at,
+        lines._file_id
     from lines
     inner join orders
         on orders.order_id = lines.order_id

@@ -1,3 +1,4 @@
+{{ staging_incremental(['order_id']) }}
 -- One row per order: its latest version (updated_at), then the latest delivery.
 with
 
@@ -17,7 +18,8 @@ final as (
         coupon_code,
         payment.method as payment_method,
         payment.installment_months as installment_months,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from orders
 )
 

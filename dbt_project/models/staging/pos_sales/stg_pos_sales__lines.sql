@@ -1,3 +1,4 @@
+{{ staging_incremental(['store_id', 'receipt_no', 'line_no']) }}
 -- One row per receipt line (store_id, receipt_no, line_no); duplicates delivered twice collapse.
 with
 
@@ -18,7 +19,8 @@ final as (
         coalesce(discount_amt, 0) as discount_krw,
         pay_method,
         rep_id,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from lines
 )
 

@@ -1,3 +1,4 @@
+{{ staging_incremental(['activity_id']) }}
 -- One row per sales-rep activity (activity_id). The note stays in raw.
 with
 
@@ -14,7 +15,8 @@ final as (
         activity_type,
         outcome,
         duration_min,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from activities
 )
 

@@ -1,3 +1,4 @@
+{{ staging_incremental(['response_id']) }}
 -- One row per survey response (response_id). The comment stays in raw.
 with
 
@@ -13,7 +14,8 @@ final as (
         responded_at,
         score,
         touchpoint,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from responses
 )
 

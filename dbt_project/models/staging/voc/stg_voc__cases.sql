@@ -1,3 +1,4 @@
+{{ staging_incremental(['voc_id']) }}
 -- One row per VOC case (voc_id): its latest version (updated_at). The text stays in raw.
 with
 
@@ -18,7 +19,8 @@ final as (
         status,
         resolved_at,
         coalesce(compensation_krw, 0) as compensation_krw,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from cases
 )
 

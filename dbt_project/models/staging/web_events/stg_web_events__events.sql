@@ -1,3 +1,4 @@
+{{ staging_incremental(['event_id']) }}
 -- One row per clickstream event (event_id).
 with
 
@@ -20,7 +21,8 @@ final as (
         utm_medium,
         utm_campaign,
         device,
-        _loaded_at
+        _loaded_at,
+        _file_id
     from events
 )
 
