@@ -208,7 +208,10 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
     assert targets["dbt build <= 1.5x bare SQL"]["status"] == "met"  # 12 / 10 = 1.2
     incremental = targets["incremental day <= 10% of a full build"]
     assert incremental["status"] == "not met"  # (2 + 4) / 40 = 15 %
-    assert incremental["value"].startswith("15.0% (the day's two dbt runs") and "alone 5.0%" in incremental["value"]
+    assert (
+        incremental["value"].startswith("15.0% (the day's two dbt runs")
+        and "alone 5.0%" in incremental["value"]
+    )
     assert targets["L end to end (without generate) < 15 min"]["status"] == "not measured"
     assert targets["ingest <= 2x bare DuckDB read"]["status"] == ("met" if floor["ratio"] <= 2 else "not met")
     markdown = md_path.read_text()

@@ -876,7 +876,9 @@ def _dbt_why(models: dict[str, Any], build: dict[str, Any]) -> str:
 def _cube_why(stage: dict[str, Any]) -> str:
     catalog = stage.get("load_cubes_p50_ms")
     share = f" ({catalog:.1f} ms at p50)" if catalog is not None else ""
-    return f"the slowest questions scan the largest cube levels; a new connection also reads the catalog{share}"
+    return (
+        f"the slowest questions scan the largest cube levels; a new connection also reads the catalog{share}"
+    )
 
 
 def _incremental_why(inc: dict[str, Any], scored: dict[str, Any]) -> str:
