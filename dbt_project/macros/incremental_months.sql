@@ -1,0 +1,275 @@
+{#- Incremental periodic snapshots by month (fct_customer_month).
+
+    A month-grained model cannot rewrite days: it rewrites whole months, plus every month of
+    the keys (customers) whose history as a whole may have changed. A run's *plan* says which:
+
+      start      first day of the first month rewritten whole: the month of the incremental
+                 window start (incremental_bounds().start), or earlier when the table's latest
+                 month or the data's latest day lie before it (a run after a gap; data that
+                 went away), so the month in progress and every newer month are always redone;
+      months     older months rewritten whole: they received input rows loaded after the
+                 table's high-water mark (a late or corrected file, a finance delivery);
+      keys       keys rewritten in every month (model-specific reasons, see the model);
+      high_water the table's _loaded_at high-water mark, from incremental_bounds().
+
+    The plan is computed while the model compiles, before its pre-hook deletes anything (like
+    incremental_bounds), so it can compare the table's current rows with the new inputs. The
+    pre-hook deletes the planned rows; the model writes them again (append). A full build
+    (first run, --full-refresh) has no plan: the model computes every row.
+
+    The helpers take plain SQL and dbt cross-database macros only (no DuckDB functions), so a
+    Spark or Postgres target needs nothing but delete support on the table. -#}
+
+{#- The first day of the month of a date (a datetime.date or 'YYYY-MM-DD'). -#}
+{% macro month_of(day) -%}
+    {%- set d = modules.datetime.date.fromisoformat((day | string)[:10]) -%}
+    {{ return(d.replace(day=1)) }}
+{%- endmacro %}
+
+{#- The first day of the month after `month_start` (a datetime.date). -#}
+{% macro next_month_of(month_start) -%}
+    {{ return((month_start.replace(day=28) + modules.datetime.timedelta(days=4)).replace(day=1)) }}
+{%- endmacro %}
+
+{% macro date_literal(day) -%}
+    cast('{{ day }}' as date)
+{%- endmacro %}
+
+{#- First month rewritten whole, as a datetime.date: the month of the window start, unless
+    the table's latest month (month_start_column of this) or the data's latest day (SQL
+    last_day_sql) is older: then from there, so that no month between is left stale. -#}
+{% macro incremental_month_start(bounds, last_day_sql, month_start_column='month_start') -%}
+    {%- set result = run_query(
+        'select (select max(' ~ month_start_column ~ ') from ' ~ this ~ '), (' ~ last_day_sql ~ ')'
+    ) -%}
+    {%- set candidates = [month_of(bounds.start)] -%}
+    {%- for value in result.rows[0] -%}
+        {%- if value is not none -%}
+            {%- do candidates.append(month_of(value)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(candidates | min) }}
+{%- endmacro %}
+
+{#- Months (datetime.date month starts) before `before` holding rows loaded after
+    `high_water`. `inputs` is a list of {'relation': ..., 'month_start': SQL expression of the
+    row's month start, 'loaded_at': column (default _loaded_at)}. -#}
+{% macro months_loaded_after(inputs, high_water, before) -%}
+    {%- set selects = [] -%}
+    {%- for input in inputs -%}
+        {%- do selects.append(
+            'select distinct cast(' ~ input.month_start ~ ' as date) as month_start from ' ~ input.relation
+            ~ ' where ' ~ input.get('loaded_at', '_loaded_at') ~ " > cast('" ~ high_water ~ "' as timestamp)"
+        ) -%}
+    {%- endfor -%}
+    {%- set result = run_query(
+        'select distinct month_start from (' ~ (selects | join(' union all ')) ~ ') as loaded'
+        ~ ' where month_start < ' ~ date_literal(before) ~ ' order by month_start'
+    ) -%}
+    {%- set months = [] -%}
+    {%- for row in result.rows -%}
+        {%- do months.append(month_of(row[0])) -%}
+    {%- endfor -%}
+    {{ return(months) }}
+{%- endmacro %}
+
+{#- SQL predicate: is this row in the plan's rewritten rows? `column` holds a date (kind
+    'day': any day of the month, e.g. a fact's date_day), a month start (kind 'month_start')
+    or a 'YYYY-MM' label (kind 'label'); key_column the key the plan's keys are values of.
+    'true' when there is no plan (a full build computes everything). -#}
+{% macro in_rewritten_months(plan, column, kind='day', key_column=none) -%}
+    {%- if plan is none -%}
+        true
+    {%- else -%}
+        {%- set terms = [] -%}
+        {%- if kind == 'label' -%}
+            {%- do terms.append(column ~ " >= '" ~ plan.start.strftime('%Y-%m') ~ "'") -%}
+            {%- if plan.months -%}
+                {%- set labels = [] -%}
+                {%- for month in plan.months -%}
+                    {%- do labels.append("'" ~ month.strftime('%Y-%m') ~ "'") -%}
+                {%- endfor -%}
+                {%- do terms.append(column ~ ' in (' ~ (labels | join(', ')) ~ ')') -%}
+            {%- endif -%}
+        {%- else -%}
+            {%- do terms.append(column ~ ' >= ' ~ date_literal(plan.start)) -%}
+            {%- for month in plan.months -%}
+                {%- if kind == 'day' -%}
+                    {%- do terms.append(
+                        '(' ~ column ~ ' >= ' ~ date_literal(month) ~ ' and ' ~ column ~ ' < '
+                        ~ date_literal(next_month_of(month)) ~ ')'
+                    ) -%}
+                {%- else -%}
+                    {%- do terms.append(column ~ ' = ' ~ date_literal(month)) -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- if key_column and plan['keys'] -%}
+            {%- set quoted = [] -%}
+            {%- for key in plan['keys'] -%}
+                {%- do quoted.append("'" ~ (key | string | replace("'", "''")) ~ "'") -%}
+            {%- endfor -%}
+            {%- do terms.append(key_column ~ ' in (' ~ (quoted | join(', ')) ~ ')') -%}
+        {%- endif -%}
+        ({{ terms | join('\n        or ') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook body: delete the plan's rows from this. -#}
+{% macro delete_rewritten_months(plan, month_start_column='month_start', key_column=none) -%}
+    {%- if plan is not none -%}
+        delete from {{ this }}
+        where {{ in_rewritten_months(plan, month_start_column, 'month_start', key_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- fct_customer_month ------------------------------------------------------------------ -#}
+
+{#- Each customer's span of months, as (customer_id, first_day, closed_day): months run from
+    the month of first_day (signup, or an earlier first activity) to the last month with data,
+    or for a closed account to the month of closed_day (its closing, or a later last
+    activity: a return). Shared by the model and its incremental plan, so both agree. -#}
+{% macro customer_month_spans(customer_versions, sales, contacts, feedback) -%}
+    select
+        customer_bounds.customer_id,
+        case
+            when activity_bounds.first_day < customer_bounds.first_day then activity_bounds.first_day
+            else customer_bounds.first_day
+        end as first_day,
+        case
+            when customer_bounds.closed_day is null then null
+            when activity_bounds.last_day > customer_bounds.closed_day then activity_bounds.last_day
+            else customer_bounds.closed_day
+        end as closed_day
+    from (
+        select
+            customer_id,
+            min(coalesce(signup_date, cast(valid_from as date))) as first_day,
+            max(case
+                when is_current and status = 'closed' then coalesce(closed_at, cast(valid_from as date))
+            end) as closed_day
+        from {{ customer_versions }}
+        group by customer_id
+    ) as customer_bounds
+    left join (
+        select
+            customer_id,
+            min(date_day) as first_day,
+            max(date_day) as last_day
+        from (
+            select customer_id, date_day from {{ sales }} where customer_id is not null
+            union all
+            select customer_id, date_day from {{ contacts }} where customer_id is not null
+            union all
+            select customer_id, date_day from {{ feedback }} where customer_id is not null
+        ) as activity
+        group by customer_id
+    ) as activity_bounds
+        on activity_bounds.customer_id = customer_bounds.customer_id
+{%- endmacro %}
+
+{#- The last day with data: months run up to the one holding it. -#}
+{% macro customer_month_last_day(customer_versions, sales, contacts) -%}
+    select max(last_day) as last_day from (
+        select max(date_day) as last_day from {{ sales }}
+        union all
+        select max(date_day) from {{ contacts }}
+        union all
+        select max(cast(valid_from as date)) from {{ customer_versions }}
+    ) as data_days
+{%- endmacro %}
+
+{#- The rewrite plan of fct_customer_month (see the top of this file), or none for a full
+    build. Keys are customers whose every month is rewritten, because their rows can change
+    in any month:
+      - a customer version loaded after the high-water mark (a new version re-keys months,
+        a corrected signup or closing date moves the span);
+      - a loyalty-points entry loaded after it (the balance is cumulative: an entry, or a
+        re-delivered entry moved to another day, changes every later month);
+      - a span that no longer matches the table's rows below `start`: a return after the
+        closing month, activity before signup, or such activity corrected away.
+    Everything else in an older month depends only on that month's facts and finance rows,
+    which `months` covers. Above `max_keys` customers, every month is rewritten instead. -#}
+{% macro customer_month_plan(max_keys=20000) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if '_loaded_at' not in columns or 'date_day' not in columns -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ ' predates incremental months (no date_day/_loaded_at columns): rebuild it once with'
+            ~ ' dbt build --full-refresh --select fct_customer_month'
+        ) }}
+    {%- endif -%}
+    {%- set bounds = incremental_bounds() -%}
+    {%- if not bounds -%}
+        {{ return({'start': modules.datetime.date(1900, 1, 1), 'months': [], 'keys': [], 'high_water': none}) }}
+    {%- endif -%}
+    {%- set versions = ref('int_customers_versioned') -%}
+    {%- set sales = ref('fct_sales') -%}
+    {%- set contacts = ref('fct_contacts') -%}
+    {%- set feedback = ref('fct_feedback') -%}
+    {%- set start = incremental_month_start(bounds, customer_month_last_day(versions, sales, contacts)) -%}
+    {%- set finance_month = "cast(" ~ dbt.concat(['month', "'-01'"]) ~ " as date)" -%}
+    {%- set months = months_loaded_after([
+        {'relation': sales, 'month_start': dbt.date_trunc('month', 'date_day')},
+        {'relation': contacts, 'month_start': dbt.date_trunc('month', 'date_day')},
+        {'relation': feedback, 'month_start': dbt.date_trunc('month', 'date_day')},
+        {'relation': source('raw', 'finance_monthly'), 'month_start': finance_month},
+    ], bounds.high_water, start) -%}
+    {%- set below = date_literal(start) -%}
+    {%- set last_below = 'cast(' ~ dbt.dateadd('month', -1, below) ~ ' as date)' -%}
+    {%- set high_water = "cast('" ~ bounds.high_water ~ "' as timestamp)" -%}
+    {%- set result = run_query(
+        "with spans as (" ~ customer_month_spans(versions, sales, contacts, feedback) ~ "),
+        new_spans as (
+            select
+                customer_id,
+                cast(" ~ dbt.date_trunc('month', 'first_day') ~ " as date) as first_month,
+                case
+                    when closed_day is not null and closed_day < " ~ last_below ~ "
+                        then cast(" ~ dbt.date_trunc('month', 'closed_day') ~ " as date)
+                    else " ~ last_below ~ "
+                end as last_month
+            from spans
+        ),
+        new_below as (
+            select * from new_spans where first_month <= last_month
+        ),
+        old_below as (
+            select customer_id, min(month_start) as first_month, max(month_start) as last_month
+            from " ~ this ~ "
+            where month_start < " ~ below ~ "
+            group by customer_id
+        ),
+        moved as (
+            select coalesce(new_below.customer_id, old_below.customer_id) as customer_id
+            from new_below
+            full outer join old_below
+                on old_below.customer_id = new_below.customer_id
+            where new_below.customer_id is null
+                or old_below.customer_id is null
+                or new_below.first_month <> old_below.first_month
+                or new_below.last_month <> old_below.last_month
+        )
+        select customer_id from moved
+        union
+        select customer_id from " ~ versions ~ " where _loaded_at > " ~ high_water ~ "
+        union
+        select customer_id from " ~ source('raw', 'loyalty_points') ~ "
+        where _loaded_at > " ~ high_water ~ " and customer_id is not null
+        order by 1"
+    ) -%}
+    {%- set keys = result.columns[0].values() | list -%}
+    {%- if keys | length > max_keys -%}
+        {{ log(this ~ ': ' ~ (keys | length) ~ ' customers changed, rewriting every month', info=true) }}
+        {{ return({'start': modules.datetime.date(1900, 1, 1), 'months': [], 'keys': [], 'high_water': bounds.high_water}) }}
+    {%- endif -%}
+    {{ return({'start': start, 'months': months, 'keys': keys, 'high_water': bounds.high_water}) }}
+{%- endmacro %}
+
+{#- fct_customer_month's pre-hook. -#}
+{% macro delete_customer_months() -%}
+    {{ delete_rewritten_months(customer_month_plan(), 'month_start', 'customer_id') }}
+{%- endmacro %}
