@@ -336,3 +336,44 @@ def test_mixed_line_endings_load_line_by_line(tmp_path: Path) -> None:
         ("E2", "search", 2),
         ("E4", "page_view", 4),
     ]
+
+
+def test_stray_quotes_stay_within_their_file(tmp_path: Path) -> None:
+    # The quoted CSV files of a batch are read together: a quote left open, or a stray quote
+    # inside a value, costs its own record only, never a line of the files around it.
+    header = "call_id,caller_phone,customer_id,agent_id,started_at,ended_at,direction,reason,resolution,csat,summary\n"
+
+    def call(call_id: str, summary: str) -> str:
+        return f'"{call_id}","010-1",,"A1","2024-01-01 09:00:00","2024-01-01 09:01:00","inbound","other","resolved",3,{summary}\n'
+
+    bodies = {
+        "01": call("K1", '"two\nlines"') + call("K2", '"b"'),
+        "02": call("K3", '"never closed') + call("K4", '"b"'),
+        "03": call("K5", '"ab"cd"') + call("K6", '"b"'),
+        "04": call("K7", '"c"'),
+    }
+    for day, body in bodies.items():
+        folder = tmp_path / "landing" / "call_center" / f"dt=2024-01-{day}"
+        folder.mkdir(parents=True)
+        (folder / f"call_center_202401{day}.csv").write_text(header + body, encoding="utf-8")
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, tmp_path / "landing")
+    assert _rows(warehouse, "select call_id, summary, _file_id, _line from raw.call_center order by 1") == [
+        ("K1", "two\nlines", 1, 2),
+        ("K2", "b", 1, 4),
+        ("K6", "b", 3, 3),
+        ("K7", "c", 4, 2),
+    ]
+    # The open quote swallows the rest of its file (K4): one rejected record from line 2.
+    assert _rows(warehouse, "select file_id, line, reason, detail from raw._quarantine order by 1") == [
+        (2, 2, "parse", "CSV record: too many columns, unquoted value"),
+        (3, 2, "parse", "CSV record: unquoted value"),
+    ]
+    assert _rows(
+        warehouse, "select file_id, rows_read, rows_loaded, rows_quarantined from raw._files order by 1"
+    ) == [
+        (1, 2, 2, 0),
+        (2, 1, 0, 1),
+        (3, 2, 1, 1),
+        (4, 1, 1, 0),
+    ]

@@ -325,45 +325,58 @@ def _reader_query(
     is read on its own, so that it cannot swallow the lines of the files after it. The reader
     does not say which line a record came from: a record starts on a non-blank line where the
     quotes before it balance (``_lines.balanced``), and the k-th record read is the k-th start
-    that was not rejected. When the counts disagree for a group of files, its files are read
-    again one by one; a file whose counts still disagree gets a whole-file parse error.
+    that was not rejected. When the counts of a text disagree, its files are read again one by
+    one; then, a file whose counts still disagree is taken as one record per line (a stray
+    quote inside a value); a file whose counts disagree even so gets a whole-file parse error.
     """
     first = 2 if header else 1
-    even = [e for e in entries if e.utf8.count(b'"') % 2 == 0]
-    odd = [[e] for e in entries if e.utf8.count(b'"') % 2 == 1]
+    odd = [[e] for e in entries if e.utf8.count(b'"') % 2]
+    even = [e for e in entries if not e.utf8.count(b'"') % 2]
     groups = [even, *odd] if even else odd
-    ids = ", ".join(str(e.file_id) for e in entries)
-    con.execute(
-        f"""create or replace temp table _starts as select file_id, line from _lines
-        where file_id in ({ids}) and line >= {first} and balanced and t <> ''"""
-    )
+    queries = []
     with tempfile.TemporaryDirectory(prefix="crmwh-csv-") as tmp:
-        failed = _read_groups(con, source, groups, delim, first, Path(tmp))
-        if any(len(g) > 1 for g in failed):
-            # Read again one by one: the groups that agreed, and each file of those that did not.
-            groups = [g for g in groups if not any(g is f for f in failed)] + [[e] for g in failed for e in g]
-            failed = _read_groups(con, source, groups, delim, first, Path(tmp))
-    for [e] in failed:
+        for attempt in (1, 2, 3):
+            failed = _read_groups(con, source, groups, delim, first, attempt, Path(tmp))
+            done = [e for g in groups if not any(g is f for f in failed) for e in g]
+            if done:
+                queries.append(_records_query(source, attempt, done, first))
+            groups = [[e] for g in failed for e in g]
+            if not groups:
+                break
+    for [e] in groups:
         e.error = (
             "parse",
-            "cannot tell records apart (the reader's records do not match the lines where quotes balance);"
-            " check the file for unbalanced quotes",
+            "cannot tell records apart (the reader's records match neither the lines where quotes"
+            " balance nor one record per line); check the file for unbalanced quotes",
         )
     nulls = ", ".join(f"null::varchar as {quote('c_' + n)}" for n in source.column_names)
+    if not queries:
+        return f"select null::bigint as file_id, null::bigint as line, null::varchar as raw_text, null::varchar as parse_error, {nulls} where false"
+    return " union all ".join(f"select * from ({q})" for q in queries)
+
+
+def _records_query(source: Source, attempt: int, entries: list[Entry], first: int) -> str:
+    """SQL for the records of ``entries`` read in ``attempt``: each read record with the line it
+    starts on, and each rejected one with its reason."""
+    ids = ", ".join(str(e.file_id) for e in entries)
+    nulls = ", ".join(f"null::varchar as {quote('c_' + n)}" for n in source.column_names)
     cols = ", ".join(f"c.{quote(n)} as {quote('c_' + n)}" for n in source.column_names)
+    n = attempt
     return f"""
         with good as (
             select p.filename, s.file_id, s.line,
                    row_number() over (partition by p.filename order by p.lo, s.line) as k
-            from _starts s join _parts p on p.file_id = s.file_id
-            anti join _rej r on r.file_id = s.file_id and r.line = s.line
+            from _starts{n} s join _parts{n} p on p.file_id = s.file_id
+            anti join _rej{n} r on r.file_id = s.file_id and r.line = s.line
+            where s.file_id in ({ids})
         ), csv as (
-            select c.*, c.rowid - min(c.rowid) over (partition by c.filename) + 1 as k from _csv c
+            select c.*, c.rowid - min(c.rowid) over (partition by c.filename) + 1 as k from _csv{n} c
         )
         select g.file_id, g.line, null::varchar as raw_text, null::varchar as parse_error, {cols}
         from csv c join good g on g.filename = c.filename and g.k = c.k
         union all
-        select r.file_id, r.line, r.csv_line, 'CSV record: ' || lower(r.error_type), {nulls} from _rej r"""
+        select r.file_id, r.line, r.csv_line, 'CSV record: ' || lower(r.error_type), {nulls}
+        from _rej{n} r where r.file_id in ({ids})"""
 
 
 def _read_groups(
@@ -372,13 +385,19 @@ def _read_groups(
     groups: list[list[Entry]],
     delim: str,
     first: int,
+    attempt: int,
     tmp: Path,
 ) -> list[list[Entry]]:
-    """Read each group of files as one text into ``_csv`` (rows in file order) and ``_rej``
-    (rejected records by file and starting line); return the groups whose counts disagree."""
-    parts: list[tuple[str, int, int, int]] = []  # (filename, file_id, first line, last line)
+    """Read each group of files as one text into ``_csv<attempt>`` (rows in file order), with
+    ``_rej<attempt>`` (rejected records by file and starting line) and ``_starts<attempt>``
+    (where records start: where quotes balance, or every line in the third attempt); return
+    the groups whose counts disagree."""
+    n = attempt
+    parts: list[tuple[str, int, int, int]] = []  # (text read, file_id, its first and last line there)
+    names = []
     for i, group in enumerate(groups):
-        out = tmp / f"group{i}.csv"
+        out = tmp / f"attempt{n}-group{i}.csv"
+        names.append(str(out))
         with out.open("wb") as f:
             lo = 1
             for e in group:
@@ -391,21 +410,25 @@ def _read_groups(
                 if body and not body.endswith(b"\n"):
                     body += b"\n"
                 f.write(body)
-                n = body.count(b"\n")
-                parts.append((str(out), e.file_id, lo, lo + n - 1))
-                lo += n
+                lines = body.count(b"\n")
+                parts.append((str(out), e.file_id, lo, lo + lines - 1))
+                lo += lines
     con.execute(
-        "create or replace temp table _parts as select unnest($1::varchar[]) as filename,"
+        f"create or replace temp table _parts{n} as select unnest($1::varchar[]) as filename,"
         " unnest($2::bigint[]) as file_id, unnest($3::bigint[]) as lo, unnest($4::bigint[]) as hi",
         [list(c) for c in zip(*parts, strict=True)],
     )
-    columns = "{" + ", ".join(f"{sql_str(n)}: 'VARCHAR'" for n in source.column_names) + "}"
-    files = _sql_list([tmp / f"group{i}.csv" for i in range(len(groups))])
+    ids = ", ".join(str(p[1]) for p in parts)
+    con.execute(
+        f"""create or replace temp table _starts{n} as select file_id, line from _lines
+        where file_id in ({ids}) and line >= {first} and t <> '' {"" if n == 3 else "and balanced"}"""
+    )
+    columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in source.column_names) + "}"
     con.execute("drop table if exists _rej_errors; drop table if exists _rej_scans")
     con.execute(
         f"""
-        create or replace temp table _csv as
-        select * from read_csv({files}, columns = {columns}, header = false, auto_detect = false,
+        create or replace temp table _csv{n} as
+        select * from read_csv({_sql_list(names)}, columns = {columns}, header = false, auto_detect = false,
             delim = {sql_str(delim)}, quote = '"', escape = '"', null_padding = false, filename = true,
             store_rejects = true, rejects_table = '_rej_errors', rejects_scan = '_rej_scans')
         """
@@ -413,37 +436,38 @@ def _read_groups(
     # A rejected record is known by the line it starts on (the reader may name a later one).
     con.execute(
         f"""
-        create or replace temp table _rej as
+        create or replace temp table _rej{n} as
         with errors as (
-            select p.file_id, e.line - p.lo + {first} as line, e.csv_line, e.error_type::varchar as error_type
+            select p.filename, p.file_id, e.line - p.lo + {first} as line, e.csv_line, e.error_type::varchar as error_type
             from _rej_errors e
             join _rej_scans s on s.scan_id = e.scan_id and s.file_id = e.file_id
-            left join _parts p on p.filename = s.file_path and e.line between p.lo and p.hi
+            left join _parts{n} p on p.filename = s.file_path and e.line between p.lo and p.hi
         )
-        select e.file_id, s.line, first(e.csv_line) as csv_line, string_agg(distinct e.error_type, ', ') as error_type
-        from errors e asof left join _starts s on s.file_id = e.file_id and e.line >= s.line
-        group by e.file_id, s.line
+        select e.filename, e.file_id, s.line, first(e.csv_line) as csv_line,
+               string_agg(distinct e.error_type, ', ' order by e.error_type) as error_type
+        from errors e asof left join _starts{n} s on s.file_id = e.file_id and e.line >= s.line
+        group by e.filename, e.file_id, s.line
         """
     )
     # Per text read: records read + rejected starts = starts, and every rejection found its start.
     bad = {
         r[0]
         for r in con.execute(
-            """
-            with starts as (select p.filename, count(*) as n from _starts s join _parts p using (file_id) group by all),
-            parsed as (select filename, count(*) as n from _csv group by all),
-            rejected as (select p.filename, count(*) as n, count(*) filter (where r.line is null or r.file_id is null) as lost
-                         from _rej r left join _parts p using (file_id) group by all)
-            select f.filename from (select distinct filename from _parts) f
+            f"""
+            with starts as (select p.filename, count(*) as n from _starts{n} s join _parts{n} p using (file_id) group by all),
+            parsed as (select filename, count(*) as n from _csv{n} group by all),
+            rejected as (select filename, count(*) as n, count(*) filter (where line is null) as lost
+                         from _rej{n} group by all)
+            select f.filename from (select distinct filename from _parts{n}) f
             left join starts using (filename) left join parsed using (filename) left join rejected using (filename)
             where coalesce(parsed.n, 0) + coalesce(rejected.n, 0) <> coalesce(starts.n, 0)
                or coalesce(rejected.lost, 0) > 0
             """
         ).fetchall()
     }
-    if con.execute("select count(*) from _rej where file_id is null").fetchone()[0]:
-        bad = {str(tmp / f"group{i}.csv") for i in range(len(groups))}
-    return [g for i, g in enumerate(groups) if str(tmp / f"group{i}.csv") in bad]
+    if con.execute(f"select count(*) from _rej{n} where filename is null").fetchone()[0]:
+        bad = set(names)  # a rejection outside every file: trust none of this attempt
+    return [g for g, name in zip(groups, names, strict=True) if name in bad]
 
 
 def fill_raw_text(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
