@@ -377,3 +377,27 @@ def test_stray_quotes_stay_within_their_file(tmp_path: Path) -> None:
         (3, 2, 1, 1),
         (4, 1, 1, 0),
     ]
+
+
+def test_lines_of_a_batch_are_numbered_per_file() -> None:
+    from warehouse.ingest import Entry, lines_table
+
+    texts = [
+        b'h\r\n"a\nb"\r\n\n',  # CRLF and LF, a quoted line break, a blank last line
+        b"",  # an empty file
+        b"x\ry",  # a lone \r is not a line end; no final newline
+        b"\r",  # ends in \r ...
+        b"\nlast",  # ... and the next file starts with \n: each keeps its own byte
+    ]
+    entries = [Entry(i + 1, f"f{i}", None, "", 0, None, None, utf8=t) for i, t in enumerate(texts)]
+    table = lines_table(entries)
+    assert list(zip(*(table[c].to_pylist() for c in ("file_id", "line", "t", "balanced")), strict=True)) == [
+        (1, 1, "h", True),
+        (1, 2, '"a', True),
+        (1, 3, 'b"', False),
+        (1, 4, "", True),
+        (3, 1, "x\ry", True),
+        (4, 1, "\r", True),
+        (5, 1, "", True),
+        (5, 2, "last", True),
+    ]

@@ -170,10 +170,11 @@ def register_batch(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None
     )
 
 
-def lines_table(entries: list[Entry]):
+def lines_table(entries: list[Entry], quotes: bool = True):
     """``(file_id, line, t, balanced)`` as an Arrow table: every physical line of the readable
     files, numbered from 1, without its line end (\n or \r\n, mixed freely); ``balanced``
-    says whether the double quotes before the line in its file are balanced.
+    says whether the double quotes before the line in its file are balanced (always true
+    when ``quotes`` is false: JSON Lines need no such thing).
 
     The texts are in memory already (decoding needs them). numpy finds the line ends in the
     batch's joined texts and removes them; each line is then a slice of one buffer. The bytes
@@ -187,18 +188,23 @@ def lines_table(entries: list[Entry]):
     sizes = np.array([len(e.utf8) for e in readable], dtype=np.int64)
     file_starts = np.cumsum(sizes) - sizes
     newlines = np.flatnonzero(data == 10)
-    # A line starts at each file's start and after each newline; a file's end (or its final
-    # newline) is where its last line stops, not a new line.
-    starts = np.unique(np.concatenate((file_starts[sizes > 0], newlines + 1)))
-    starts = starts[starts < len(data)]
+    # A line starts after each newline and at the start of a file whose predecessor does not
+    # end in one; a file's end (or its final newline) is where its last line stops.
+    ends_in_newline = np.zeros(len(readable), dtype=bool)
+    ends_in_newline[sizes > 0] = data[(file_starts + sizes - 1)[sizes > 0]] == 10
+    unmarked = file_starts[(sizes > 0) & ~np.concatenate(([False], ends_in_newline[:-1]))]
+    starts = np.sort(np.concatenate((unmarked, newlines[newlines + 1 < len(data)] + 1)))
+    starts = starts[np.diff(starts, prepend=-1) > 0]  # once each (an empty file between two)
     file_index = np.searchsorted(file_starts, starts, side="right") - 1
     line = np.arange(len(starts), dtype=np.int64) - np.searchsorted(starts, file_starts)[file_index] + 1
-    # A CSV record can start on a line when the quotes before it in its file are balanced.
-    quotes = np.flatnonzero(data == 34)
-    balanced = (np.searchsorted(quotes, starts) - np.searchsorted(quotes, file_starts)[file_index]) % 2 == 0
-    # Drop the line ends: each \n and a \r just before it.
-    carriage = newlines[newlines > 0] - 1
-    ends = np.union1d(newlines, carriage[data[carriage] == 13])
+    if quotes:  # a CSV record can start on a line when the quotes before it in its file balance
+        at = np.flatnonzero(data == 34)
+        balanced = (np.searchsorted(at, starts) - np.searchsorted(at, file_starts)[file_index]) % 2 == 0
+    else:
+        balanced = np.ones(len(starts), dtype=bool)
+    # Drop the line ends: each \n and a \r just before it in the same file.
+    carriage = newlines[~np.isin(newlines, file_starts)] - 1
+    ends = np.sort(np.concatenate((newlines, carriage[data[carriage] == 13])))
     text = np.delete(data, ends)
     offsets = np.append(starts - np.searchsorted(ends, starts), len(text)).astype(np.int64)
     lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(text))
@@ -208,9 +214,9 @@ def lines_table(entries: list[Entry]):
     return pa.Table.from_batches(table.to_batches(max_chunksize=32 * 1024), schema=table.schema)
 
 
-def load_lines(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
+def load_lines(con: duckdb.DuckDBPyConnection, entries: list[Entry], quotes: bool = True) -> None:
     """``_lines(file_id, line, t, balanced)`` for the given files (``lines_table``)."""
-    con.register("_lines", lines_table(entries))
+    con.register("_lines", lines_table(entries, quotes))
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, source: Source, entries: list[Entry]) -> None:
@@ -643,12 +649,18 @@ def _classify(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 
 
 def current_versions(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, tuple[int, str]]:
-    """path -> (file_id, sha256) of the version of each file that counts now."""
-    rows = con.execute(
-        f"select path, file_id, sha256 from {SCHEMA}._files where source = ? and status in ('loaded', 'quarantined')",
-        [source],
-    ).fetchall()
-    return {path: (int(fid), str(sha)) for path, fid, sha in rows}
+    """path -> (file_id, sha256) of the version of each file of ``source`` that counts now."""
+    return versions_by_source(con).get(source, {})
+
+
+def versions_by_source(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[int, str]]]:
+    """source -> ``current_versions``, in one query."""
+    out: dict[str, dict[str, tuple[int, str]]] = {}
+    for source, path, fid, sha in con.execute(
+        f"select source, path, file_id, sha256 from {SCHEMA}._files where status in ('loaded', 'quarantined')"
+    ).fetchall():
+        out.setdefault(source, {})[path] = (int(fid), str(sha))
+    return out
 
 
 def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -699,7 +711,7 @@ def load_batch(
         if not entries:
             return results
         register_batch(con, entries)
-        load_lines(con, entries)
+        load_lines(con, entries, quotes=source.format == "csv")
         lines = True
         if source.format == "csv":
             stage_csv(con, source, entries)
@@ -862,11 +874,9 @@ def ingest(
     results: list[FileResult] = []
     con = connect(Path(warehouse).resolve())
     try:
-        known: dict[str, dict[str, tuple[int, str]]] = {}  # per source, kept current by load_batch
+        known = versions_by_source(con)  # kept current by load_batch
         for source, batch in batches(files):
-            if source.name not in known:
-                known[source.name] = current_versions(con, source.name)
-            done = load_batch(con, source, landing, batch, run_id, known[source.name])
+            done = load_batch(con, source, landing, batch, run_id, known.setdefault(source.name, {}))
             results += done
             if progress:
                 for r in done:
