@@ -9,16 +9,17 @@
                  went away), so the month in progress and every newer month are always redone;
       months     older months rewritten whole: they received input rows loaded after the
                  table's high-water mark (a late or corrected file, a finance delivery);
-      keys       keys rewritten in every month (model-specific reasons, see the model);
-      high_water the table's _loaded_at high-water mark, from incremental_bounds().
+      keys       the keys rewritten in every month (model-specific reasons, see the model), as
+                 a relation: a temporary table the pre-hook fills, once per run.
 
-    The plan is computed while the model compiles, before its pre-hook deletes anything (like
-    incremental_bounds), so it can compare the table's current rows with the new inputs. The
-    pre-hook deletes the planned rows; the model writes them again (append). A full build
-    (first run, --full-refresh) has no plan: the model computes every row.
+    start and months are read while the model compiles, before its pre-hook deletes anything
+    (like incremental_bounds). The pre-hook then computes the keys from the table's current
+    rows and the new inputs, and deletes the plan's rows; the model writes them again
+    (append). A full build (first run, --full-refresh) has no plan: the model computes every
+    row.
 
-    The helpers take plain SQL and dbt cross-database macros only (no DuckDB functions), so a
-    Spark or Postgres target needs nothing but delete support on the table. -#}
+    The helpers use plain SQL and dbt cross-database macros only, so another target needs
+    nothing but delete support and temporary tables. -#}
 
 {#- The first day of the month of a date (a datetime.date or 'YYYY-MM-DD'). -#}
 {% macro month_of(day) -%}
@@ -73,11 +74,11 @@
     {{ return(months) }}
 {%- endmacro %}
 
-{#- SQL predicate: is this row in the plan's rewritten rows? `column` holds a date (kind
-    'day': any day of the month, e.g. a fact's date_day), a month start (kind 'month_start')
-    or a 'YYYY-MM' label (kind 'label'); key_column the key the plan's keys are values of.
-    'true' when there is no plan (a full build computes everything). -#}
-{% macro in_rewritten_months(plan, column, kind='day', key_column=none) -%}
+{#- SQL predicate: does the row fall in the plan's rewritten months? `column` holds a date
+    (kind 'day': any day of the month, e.g. a fact's date_day), a month start (kind
+    'month_start') or a 'YYYY-MM' label (kind 'label'). 'true' when there is no plan (a full
+    build computes everything). The plan's keys are not part of it: see keys_in. -#}
+{% macro in_rewritten_months(plan, column, kind='day') -%}
     {%- if plan is none -%}
         true
     {%- else -%}
@@ -104,22 +105,49 @@
                 {%- endif -%}
             {%- endfor -%}
         {%- endif -%}
-        {%- if key_column and plan['keys'] -%}
-            {%- set quoted = [] -%}
-            {%- for key in plan['keys'] -%}
-                {%- do quoted.append("'" ~ (key | string | replace("'", "''")) ~ "'") -%}
-            {%- endfor -%}
-            {%- do terms.append(key_column ~ ' in (' ~ (quoted | join(', ')) ~ ')') -%}
-        {%- endif -%}
-        ({{ terms | join('\n        or ') }})
+        ({{ terms | join(' or ') }})
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook body: delete the plan's rows from this. -#}
-{% macro delete_rewritten_months(plan, month_start_column='month_start', key_column=none) -%}
+{#- SQL predicate: is key_column one of the plan's keys? 'false' without a plan. -#}
+{% macro keys_in(plan, key_column) -%}
+    {%- if plan is none -%}
+        false
+    {%- else -%}
+        {{ key_column }} in (select {{ plan.key_column }} from {{ plan.keys_relation }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The rows of `relation` a run needs: those in the rewritten months, plus every row of the
+    plan's keys, as two branches so that each filter reaches the scan (an OR of a date range
+    and a key lookup would read the whole table). `where`: a further filter on both. -#}
+{% macro select_rewritten(plan, relation, column, kind='day', key_column=none, where='true') -%}
+    select * from {{ relation }}
+    where {{ where }}
+        and {{ in_rewritten_months(plan, column, kind) }}
+    {%- if plan is not none and key_column %}
+    union all
+    select * from {{ relation }}
+    where {{ where }}
+        and {{ keys_in(plan, key_column) }}
+        and not {{ in_rewritten_months(plan, column, kind) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The temporary relation holding a run's keys (connection-local, no schema). -#}
+{% macro rewritten_keys_relation() -%}
+    {{ return(api.Relation.create(identifier=this.identifier ~ '__rewritten_keys')) }}
+{%- endmacro %}
+
+{#- Pre-hook: fill the plan's keys relation from `keys_sql` (a select of plan.key_column,
+    computed against the table's current rows), then delete the plan's rows. -#}
+{% macro rewrite_months(plan, keys_sql, month_start_column='month_start') -%}
     {%- if plan is not none -%}
+        {%- do run_query('drop table if exists ' ~ plan.keys_relation) -%}
+        {%- do run_query(create_table_as(true, plan.keys_relation, keys_sql)) -%}
         delete from {{ this }}
-        where {{ in_rewritten_months(plan, month_start_column, 'month_start', key_column) }}
+        where {{ in_rewritten_months(plan, month_start_column, 'month_start') }}
+            or {{ keys_in(plan, plan.key_column) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -129,8 +157,11 @@
 {#- Each customer's span of months, as (customer_id, first_day, closed_day): months run from
     the month of first_day (signup, or an earlier first activity) to the last month with data,
     or for a closed account to the month of closed_day (its closing, or a later last
-    activity: a return). Shared by the model and its incremental plan, so both agree. -#}
-{% macro customer_month_spans(customer_versions, sales, contacts, feedback) -%}
+    activity: a return). Shared by the model and its incremental plan, so both agree.
+    With `only` (SQL selecting customer_ids), activity is read for those customers only: the
+    others get the span their versions give, which the caller must know is enough. -#}
+{% macro customer_month_spans(customer_versions, sales, contacts, feedback, only=none) -%}
+    {%- set restrict = ('and customer_id in (' ~ only ~ ')') if only else '' -%}
     select
         customer_bounds.customer_id,
         case
@@ -158,15 +189,30 @@
             min(date_day) as first_day,
             max(date_day) as last_day
         from (
-            select customer_id, date_day from {{ sales }} where customer_id is not null
+            select customer_id, date_day from {{ sales }} where customer_id is not null {{ restrict }}
             union all
-            select customer_id, date_day from {{ contacts }} where customer_id is not null
+            select customer_id, date_day from {{ contacts }} where customer_id is not null {{ restrict }}
             union all
-            select customer_id, date_day from {{ feedback }} where customer_id is not null
+            select customer_id, date_day from {{ feedback }} where customer_id is not null {{ restrict }}
         ) as activity
         group by customer_id
     ) as activity_bounds
         on activity_bounds.customer_id = customer_bounds.customer_id
+{%- endmacro %}
+
+{#- Customers whose span the model must compute from their activity: closed accounts (a
+    return extends the span), the plan's keys (every month rewritten), and customers who
+    signed up after the first rewritten month (activity before signup can start the span
+    earlier). Any other customer signed up by the first rewritten month, so every rewritten
+    month is in its span whatever its activity. -#}
+{% macro customer_month_span_customers(plan, customer_versions) -%}
+    {%- set first = ([plan.start] + plan.months) | min -%}
+    select customer_id
+    from {{ customer_versions }}
+    group by customer_id
+    having max(case when is_current and status = 'closed' then 1 else 0 end) = 1
+        or min(coalesce(signup_date, cast(valid_from as date))) >= {{ date_literal(next_month_of(first)) }}
+        or {{ keys_in(plan, 'customer_id') }}
 {%- endmacro %}
 
 {#- The last day with data: months run up to the one holding it. -#}
@@ -181,17 +227,9 @@
 {%- endmacro %}
 
 {#- The rewrite plan of fct_customer_month (see the top of this file), or none for a full
-    build. Keys are customers whose every month is rewritten, because their rows can change
-    in any month:
-      - a customer version loaded after the high-water mark (a new version re-keys months,
-        a corrected signup or closing date moves the span);
-      - a loyalty-points entry loaded after it (the balance is cumulative: an entry, or a
-        re-delivered entry moved to another day, changes every later month);
-      - a span that no longer matches the table's rows below `start`: a return after the
-        closing month, activity before signup, or such activity corrected away.
-    Everything else in an older month depends only on that month's facts and finance rows,
-    which `months` covers. Above `max_keys` customers, every month is rewritten instead. -#}
-{% macro customer_month_plan(max_keys=20000) -%}
+    build. `months` are older months with fact or finance rows loaded after the high-water
+    mark. The keys (customer_month_keys) are the customers rewritten in every month. -#}
+{% macro customer_month_plan() -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
@@ -202,74 +240,106 @@
             ~ ' dbt build --full-refresh --select fct_customer_month'
         ) }}
     {%- endif -%}
+    {%- set plan = {
+        'start': modules.datetime.date(1900, 1, 1),
+        'months': [],
+        'high_water': '1900-01-01 00:00:00',
+        'keys_relation': rewritten_keys_relation(),
+        'key_column': 'customer_id',
+    } -%}
     {%- set bounds = incremental_bounds() -%}
     {%- if not bounds -%}
-        {{ return({'start': modules.datetime.date(1900, 1, 1), 'months': [], 'keys': [], 'high_water': none}) }}
+        {{ return(plan) }}
     {%- endif -%}
     {%- set versions = ref('int_customers_versioned') -%}
-    {%- set sales = ref('fct_sales') -%}
-    {%- set contacts = ref('fct_contacts') -%}
-    {%- set feedback = ref('fct_feedback') -%}
-    {%- set start = incremental_month_start(bounds, customer_month_last_day(versions, sales, contacts)) -%}
-    {%- set finance_month = "cast(" ~ dbt.concat(['month', "'-01'"]) ~ " as date)" -%}
-    {%- set months = months_loaded_after([
-        {'relation': sales, 'month_start': dbt.date_trunc('month', 'date_day')},
-        {'relation': contacts, 'month_start': dbt.date_trunc('month', 'date_day')},
-        {'relation': feedback, 'month_start': dbt.date_trunc('month', 'date_day')},
-        {'relation': source('raw', 'finance_monthly'), 'month_start': finance_month},
-    ], bounds.high_water, start) -%}
-    {%- set below = date_literal(start) -%}
+    {%- set facts = [ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')] -%}
+    {%- set start = incremental_month_start(bounds, customer_month_last_day(versions, facts[0], facts[1])) -%}
+    {%- set inputs = [] -%}
+    {%- for fact in facts -%}
+        {%- do inputs.append({'relation': fact, 'month_start': dbt.date_trunc('month', 'date_day')}) -%}
+    {%- endfor -%}
+    {%- do inputs.append({
+        'relation': source('raw', 'finance_monthly'),
+        'month_start': dbt.concat(['month', "'-01'"]),
+    }) -%}
+    {%- do plan.update({
+        'start': start,
+        'months': months_loaded_after(inputs, bounds.high_water, start),
+        'high_water': bounds.high_water,
+    }) -%}
+    {{ return(plan) }}
+{%- endmacro %}
+
+{#- The customers of a run whose every month is rewritten, because their rows can change in
+    any month:
+      - a customer version loaded after the high-water mark (a new version re-keys months,
+        a corrected signup or closing date moves the span);
+      - a loyalty-points entry loaded after it (the balance is cumulative: an entry, or a
+        re-delivered entry moved to another day, changes every later month);
+      - a span below the plan's start that no longer matches the table's rows: a return
+        after the closing month, activity before signup, or such activity corrected away.
+    Everything else in an older month depends only on that month's facts and finance rows,
+    which the plan's months cover. Must run before the table's rows are deleted. -#}
+{% macro customer_month_keys(plan) -%}
+    {%- set below = date_literal(plan.start) -%}
     {%- set last_below = 'cast(' ~ dbt.dateadd('month', -1, below) ~ ' as date)' -%}
-    {%- set high_water = "cast('" ~ bounds.high_water ~ "' as timestamp)" -%}
-    {%- set result = run_query(
-        "with spans as (" ~ customer_month_spans(versions, sales, contacts, feedback) ~ "),
-        new_spans as (
-            select
-                customer_id,
-                cast(" ~ dbt.date_trunc('month', 'first_day') ~ " as date) as first_month,
-                case
-                    when closed_day is not null and closed_day < " ~ last_below ~ "
-                        then cast(" ~ dbt.date_trunc('month', 'closed_day') ~ " as date)
-                    else " ~ last_below ~ "
-                end as last_month
-            from spans
-        ),
-        new_below as (
-            select * from new_spans where first_month <= last_month
-        ),
-        old_below as (
-            select customer_id, min(month_start) as first_month, max(month_start) as last_month
-            from " ~ this ~ "
-            where month_start < " ~ below ~ "
-            group by customer_id
-        ),
-        moved as (
-            select coalesce(new_below.customer_id, old_below.customer_id) as customer_id
-            from new_below
-            full outer join old_below
-                on old_below.customer_id = new_below.customer_id
-            where new_below.customer_id is null
-                or old_below.customer_id is null
-                or new_below.first_month <> old_below.first_month
-                or new_below.last_month <> old_below.last_month
-        )
-        select customer_id from moved
-        union
-        select customer_id from " ~ versions ~ " where _loaded_at > " ~ high_water ~ "
-        union
-        select customer_id from " ~ source('raw', 'loyalty_points') ~ "
-        where _loaded_at > " ~ high_water ~ " and customer_id is not null
-        order by 1"
-    ) -%}
-    {%- set keys = result.columns[0].values() | list -%}
-    {%- if keys | length > max_keys -%}
-        {{ log(this ~ ': ' ~ (keys | length) ~ ' customers changed, rewriting every month', info=true) }}
-        {{ return({'start': modules.datetime.date(1900, 1, 1), 'months': [], 'keys': [], 'high_water': bounds.high_water}) }}
-    {%- endif -%}
-    {{ return({'start': start, 'months': months, 'keys': keys, 'high_water': bounds.high_water}) }}
+    {%- set high_water = "cast('" ~ plan.high_water ~ "' as timestamp)" -%}
+    with
+
+    versions as (
+        select * from {{ ref('int_customers_versioned') }}
+    ),
+
+    spans as (
+        {{ customer_month_spans('versions', ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')) }}
+    ),
+
+    new_spans as (
+        select
+            customer_id,
+            cast({{ dbt.date_trunc('month', 'first_day') }} as date) as first_month,
+            case
+                when closed_day is not null and closed_day < {{ last_below }}
+                    then cast({{ dbt.date_trunc('month', 'closed_day') }} as date)
+                else {{ last_below }}
+            end as last_month
+        from spans
+    ),
+
+    new_below as (
+        select * from new_spans where first_month <= last_month
+    ),
+
+    old_below as (
+        select customer_id, min(month_start) as first_month, max(month_start) as last_month
+        from {{ this }}
+        where month_start < {{ below }}
+        group by customer_id
+    ),
+
+    moved as (
+        select coalesce(new_below.customer_id, old_below.customer_id) as customer_id
+        from new_below
+        full outer join old_below
+            on old_below.customer_id = new_below.customer_id
+        where new_below.customer_id is null
+            or old_below.customer_id is null
+            or new_below.first_month <> old_below.first_month
+            or new_below.last_month <> old_below.last_month
+    )
+
+    select customer_id from moved
+    union
+    select customer_id from versions where _loaded_at > {{ high_water }}
+    union
+    select customer_id from {{ source('raw', 'loyalty_points') }}
+    where _loaded_at > {{ high_water }} and customer_id is not null
 {%- endmacro %}
 
 {#- fct_customer_month's pre-hook. -#}
-{% macro delete_customer_months() -%}
-    {{ delete_rewritten_months(customer_month_plan(), 'month_start', 'customer_id') }}
+{% macro rewrite_customer_months() -%}
+    {%- set plan = customer_month_plan() -%}
+    {%- if plan is not none -%}
+        {{ rewrite_months(plan, customer_month_keys(plan)) }}
+    {%- endif -%}
 {%- endmacro %}

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_customer_months() }}",
+        pre_hook="{{ rewrite_customer_months() }}",
     )
 }}
 {%- set plan = customer_month_plan() %}
@@ -27,26 +27,19 @@ calendar as (
 ),
 
 sales as (
-    select * from {{ ref('fct_sales') }}
-    where customer_id is not null
-        and {{ in_rewritten_months(plan, 'date_day', 'day', 'customer_id') }}
+    {{ select_rewritten(plan, ref('fct_sales'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
 contacts as (
-    select * from {{ ref('fct_contacts') }}
-    where customer_id is not null
-        and {{ in_rewritten_months(plan, 'date_day', 'day', 'customer_id') }}
+    {{ select_rewritten(plan, ref('fct_contacts'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
 feedback as (
-    select * from {{ ref('fct_feedback') }}
-    where customer_id is not null
-        and {{ in_rewritten_months(plan, 'date_day', 'day', 'customer_id') }}
+    {{ select_rewritten(plan, ref('fct_feedback'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
 finance as (
-    select * from {{ ref('stg_finance_monthly__customer_months') }}
-    where {{ in_rewritten_months(plan, 'month', 'label', 'customer_id') }}
+    {{ select_rewritten(plan, ref('stg_finance_monthly__customer_months'), 'month', 'label', 'customer_id') }}
 ),
 
 points as (
@@ -59,8 +52,9 @@ finance_loads as (
         month,
         customer_id,
         max(_loaded_at) as _loaded_at
-    from {{ source('raw', 'finance_monthly') }}
-    where {{ in_rewritten_months(plan, 'month', 'label', 'customer_id') }}
+    from (
+        {{ select_rewritten(plan, source('raw', 'finance_monthly'), 'month', 'label', 'customer_id') }}
+    ) as finance_rows
     group by month, customer_id
 ),
 
@@ -81,14 +75,15 @@ months as (
 ),
 
 data_end as (
-    {{ customer_month_last_day(ref('int_customers_versioned'), ref('fct_sales'), ref('fct_contacts')) }}
+    {{ customer_month_last_day('customer_versions', ref('fct_sales'), ref('fct_contacts')) }}
 ),
 
 -- A customer's months run from signup (or an earlier first activity) to the last month with
 -- data, or for a closed account to its closing month (or a later last activity: a return).
 customers as (
     {{ customer_month_spans(
-        ref('int_customers_versioned'), ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')
+        'customer_versions', ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback'),
+        only=customer_month_span_customers(plan, 'customer_versions') if plan else none,
     ) }}
 ),
 
@@ -100,24 +95,40 @@ customer_loads as (
     group by customer_id
 ),
 
+rewritten_months as (
+    select * from months
+    where {{ in_rewritten_months(plan, 'month_start', 'month_start') }}
+),
+
+-- Every customer in the rewritten months; the plan's customers in all their months.
 customer_months as (
+    select
+        customers.customer_id,
+        rewritten_months.month,
+        rewritten_months.month_start,
+        rewritten_months.next_month_start
+    from customers
+    cross join data_end
+    inner join rewritten_months
+        on rewritten_months.next_month_start > customers.first_day
+        and rewritten_months.month_start <= data_end.last_day
+        and (customers.closed_day is null or rewritten_months.month_start <= customers.closed_day)
+    {%- if plan is not none %}
+    union all
     select
         customers.customer_id,
         months.month,
         months.month_start,
-        months.next_month_start,
-        -- The month's last day, or for the month in progress the last day with data.
-        case
-            when months.next_month_start > data_end.last_day then data_end.last_day
-            else cast({{ dbt.dateadd('day', -1, 'months.next_month_start') }} as date)
-        end as date_day
+        months.next_month_start
     from customers
     cross join data_end
     inner join months
         on months.next_month_start > customers.first_day
         and months.month_start <= data_end.last_day
         and (customers.closed_day is null or months.month_start <= customers.closed_day)
-    where {{ in_rewritten_months(plan, 'months.month_start', 'month_start', 'customers.customer_id') }}
+    where {{ keys_in(plan, 'customers.customer_id') }}
+        and not {{ in_rewritten_months(plan, 'months.month_start', 'month_start') }}
+    {%- endif %}
 ),
 
 sales_months as (
@@ -225,7 +236,11 @@ final as (
         finance.credit_grade,
         finance.days_past_due,
         cast(coalesce(points_balances.balance, 0) as bigint) as points_balance,
-        keyed.date_day,
+        -- The month's last day, or for the month in progress the last day with data.
+        case
+            when keyed.next_month_start > data_end.last_day then data_end.last_day
+            else cast({{ dbt.dateadd('day', -1, 'keyed.next_month_start') }} as date)
+        end as date_day,
         -- The latest load among the rows this row is computed from (the incremental high-water
         -- mark): the customer's versions and points entries, the month's facts and finance.
         greatest(
@@ -237,6 +252,7 @@ final as (
             coalesce(finance_loads._loaded_at, customer_loads._loaded_at)
         ) as _loaded_at
     from keyed
+    cross join data_end
     inner join customer_loads
         on customer_loads.customer_id = keyed.customer_id
     left join sales_months
