@@ -20,6 +20,8 @@ Why it is built this way:
   entirely or not at all; a crash mid-file leaves nothing of it, and the next run loads it.
 - A file is its path and SHA-256: the same pair is skipped; the same path with a new hash is
   a correction that replaces exactly the rows of the earlier version.
+- Lines end in \n or \r\n, mixed freely within a file; a line break inside a quoted CSV value
+  is read as \n. Blank lines are no records.
 """
 
 from __future__ import annotations
