@@ -134,17 +134,43 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The temporary relation holding a run's keys (connection-local, no schema). -#}
-{% macro rewritten_keys_relation() -%}
-    {{ return(api.Relation.create(identifier=this.identifier ~ '__rewritten_keys')) }}
+{#- A temporary relation of the run (connection-local, no schema): its keys ('keys'), or an
+    input's rows for those keys ('finance', ...). -#}
+{% macro rewrite_relation(name) -%}
+    {{ return(api.Relation.create(identifier=this.identifier ~ '__rewritten_' ~ name)) }}
 {%- endmacro %}
 
 {#- Pre-hook: fill the plan's keys relation from `keys_sql` (a select of plan.key_column,
-    computed against the table's current rows), then delete the plan's rows. -#}
-{% macro rewrite_months(plan, keys_sql, month_start_column='month_start') -%}
+    computed against the table's current rows), copy each of `extracts` ({'name', 'relation',
+    'column', 'kind'}: an input, and its month column as for in_rewritten_months) for those
+    keys outside the rewritten months into rewrite_relation(name), then delete the plan's
+    rows. The copies take the keys as a literal list (up to `max_listed` keys), which reaches
+    a view's scan where a join would not: the model reads them instead of the input. -#}
+{% macro rewrite_months(plan, keys_sql, extracts=[], month_start_column='month_start', max_listed=20000) -%}
     {%- if plan is not none -%}
         {%- do run_query('drop table if exists ' ~ plan.keys_relation) -%}
         {%- do run_query(create_table_as(true, plan.keys_relation, keys_sql)) -%}
+        {%- set listed = none -%}
+        {%- if extracts -%}
+            {%- set keys = run_query('select ' ~ plan.key_column ~ ' from ' ~ plan.keys_relation).columns[0].values() -%}
+            {%- if keys | length <= max_listed -%}
+                {%- set quoted = [] -%}
+                {%- for key in keys -%}
+                    {%- do quoted.append("'" ~ (key | string | replace("'", "''")) ~ "'") -%}
+                {%- endfor -%}
+                {%- set listed = quoted | join(', ') if quoted else 'null' -%}
+            {%- endif -%}
+        {%- endif -%}
+        {%- for extract in extracts -%}
+            {%- set relation = rewrite_relation(extract.name) -%}
+            {%- set key_filter = (plan.key_column ~ ' in (' ~ listed ~ ')') if listed is not none
+                else keys_in(plan, plan.key_column) -%}
+            {%- do run_query('drop table if exists ' ~ relation) -%}
+            {%- do run_query(create_table_as(true, relation,
+                'select * from ' ~ extract.relation ~ ' where ' ~ key_filter
+                ~ ' and not ' ~ in_rewritten_months(plan, extract.column, extract.kind)
+            )) -%}
+        {%- endfor -%}
         delete from {{ this }}
         where {{ in_rewritten_months(plan, month_start_column, 'month_start') }}
             or {{ keys_in(plan, plan.key_column) }}
@@ -244,7 +270,7 @@
         'start': modules.datetime.date(1900, 1, 1),
         'months': [],
         'high_water': '1900-01-01 00:00:00',
-        'keys_relation': rewritten_keys_relation(),
+        'keys_relation': rewrite_relation('keys'),
         'key_column': 'customer_id',
     } -%}
     {%- set bounds = incremental_bounds() -%}
@@ -340,6 +366,19 @@
 {% macro rewrite_customer_months() -%}
     {%- set plan = customer_month_plan() -%}
     {%- if plan is not none -%}
-        {{ rewrite_months(plan, customer_month_keys(plan)) }}
+        {{ rewrite_months(plan, customer_month_keys(plan), extracts=[
+            {
+                'name': 'finance',
+                'relation': ref('stg_finance_monthly__customer_months'),
+                'column': 'month',
+                'kind': 'label',
+            },
+            {
+                'name': 'finance_loads',
+                'relation': source('raw', 'finance_monthly'),
+                'column': 'month',
+                'kind': 'label',
+            },
+        ]) }}
     {%- endif -%}
 {%- endmacro %}

@@ -38,8 +38,14 @@ feedback as (
     {{ select_rewritten(plan, ref('fct_feedback'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
+-- The plan's customers' finance rows in other months were copied by the pre-hook.
 finance as (
-    {{ select_rewritten(plan, ref('stg_finance_monthly__customer_months'), 'month', 'label', 'customer_id') }}
+    select * from {{ ref('stg_finance_monthly__customer_months') }}
+    where {{ in_rewritten_months(plan, 'month', 'label') }}
+    {%- if plan is not none %}
+    union all
+    select * from {{ rewrite_relation('finance') }}
+    {%- endif %}
 ),
 
 points as (
@@ -53,7 +59,12 @@ finance_loads as (
         customer_id,
         max(_loaded_at) as _loaded_at
     from (
-        {{ select_rewritten(plan, source('raw', 'finance_monthly'), 'month', 'label', 'customer_id') }}
+        select * from {{ source('raw', 'finance_monthly') }}
+        where {{ in_rewritten_months(plan, 'month', 'label') }}
+        {%- if plan is not none %}
+        union all
+        select * from {{ rewrite_relation('finance_loads') }}
+        {%- endif %}
     ) as finance_rows
     group by month, customer_id
 ),
@@ -116,18 +127,19 @@ customer_months as (
     {%- if plan is not none %}
     union all
     select
-        customers.customer_id,
+        whole_customers.customer_id,
         months.month,
         months.month_start,
         months.next_month_start
-    from customers
+    from (
+        select * from customers where {{ keys_in(plan, 'customer_id') }}
+    ) as whole_customers
     cross join data_end
     inner join months
-        on months.next_month_start > customers.first_day
+        on months.next_month_start > whole_customers.first_day
         and months.month_start <= data_end.last_day
-        and (customers.closed_day is null or months.month_start <= customers.closed_day)
-    where {{ keys_in(plan, 'customers.customer_id') }}
-        and not {{ in_rewritten_months(plan, 'months.month_start', 'month_start') }}
+        and (whole_customers.closed_day is null or months.month_start <= whole_customers.closed_day)
+    where not {{ in_rewritten_months(plan, 'months.month_start', 'month_start') }}
     {%- endif %}
 ),
 
