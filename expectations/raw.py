@@ -7,13 +7,16 @@ that stopped. Critical expectations (schema, keys, enums) fail the run; ranges a
 warn: the contracts call ranges plausible, not valid, and out-of-range rows load (a nullable
 column's few values would make any percentage threshold fire on chance).
 
-Each suite validates the whole raw table as it stands after the run (replaced versions are
-already gone), with exact duplicate rows collapsed: feeds repeat rows verbatim, those load and
-staging dedupes them, so "unique key" means no two *different* rows share a key. Keys: event
-sources, the contract key; versioned sources, the key including the version column; snapshot
-sources and referrals, the key within one delivery (the key plus ``_file_id``). Freshness is
-checked for the sources this run delivered: the newest event is at most FRESHNESS_DAYS older
-than the delivery date.
+Each suite validates the rows the run loaded (``_run_id``), one batch per source the run
+delivered: earlier rows were validated by the runs that loaded them, so a daily run reads one
+day, not the whole history. Uniqueness is the one fact that reaches across runs: the batch also
+holds the earlier rows whose key is a key of this run (found on the key columns of the whole
+table), so a key loaded twice, on two days, is caught on the second. Exact duplicate rows are
+collapsed: feeds repeat rows verbatim, those load and staging dedupes them, so "unique key"
+means no two *different* rows share a key. Keys: event sources, the contract key; versioned
+sources, the key including the version column; snapshot sources and referrals, the key within
+one delivery (the key plus ``_file_id``). Freshness: the newest event of the run's rows is at
+most FRESHNESS_DAYS older than the run's latest delivery date.
 """
 
 from __future__ import annotations
@@ -79,25 +82,39 @@ def suite_for(source: Source, run_date: date | None = None) -> list[ExpectationS
     return specs
 
 
-def _frame(con, source: Source):
+def _frame(con, source: Source, run_id: str):
+    """The batch of one source: the run's rows and the earlier rows sharing a key with them,
+    exact duplicates collapsed."""
+    table = f"raw.{_q(source.name)}"
     cols = ", ".join(_q(c) for c in source.column_names)
-    return con.sql(
-        f"""select * from raw.{_q(source.name)}
-            qualify row_number() over (partition by {cols} order by _file_id, _line) = 1
-            order by _file_id, _line"""
+    same_key = " and ".join(f"t.{_q(k)} = r.{_q(k)}" for k in unique_key(source))
+    return con.execute(
+        f"""
+        with run as (select * from {table} where _run_id = $run_id),
+        earlier as (
+            select t.* from {table} t semi join run r on {same_key}
+            where t._run_id is distinct from $run_id
+        )
+        select * from (select * from run union all select * from earlier)
+        qualify row_number() over (partition by {cols} order by _file_id, _line) = 1
+        order by _file_id, _line
+        """,
+        {"run_id": run_id},
     ).df()
 
 
 def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str] | None = None) -> dict:
-    """Run the raw suites after run ``run_id``; record them in ``raw._validation`` and Data Docs.
+    """Run the raw suites on the rows of run ``run_id``; record them in ``raw._validation`` and
+    Data Docs.
 
-    Returns ``{"success", "critical_failures", "warnings", "suites", "failures": [...]}``;
-    ``success`` is False when any critical expectation failed.
+    Returns ``{"success", "critical_failures", "warnings", "suites", "failures": [...],
+    "rows": {suite: rows validated}}``; ``success`` is False when any critical expectation failed.
     """
     import duckdb
 
     validation_dir = Path(settings.validation)
     rows: list[dict] = []
+    seen: dict[str, int] = {}
     with duckdb.connect(str(Path(warehouse).resolve())) as con:
         con.execute("set TimeZone = 'Asia/Seoul'")
         delivered = dict(
@@ -106,16 +123,18 @@ def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str]
                 [run_id],
             ).fetchall()
         )
-        present = {
-            r[0]
-            for r in con.execute("select distinct source from raw._files where status = 'loaded'").fetchall()
-        }
         for name, source in SOURCES.items():
-            if name not in present or (sources and name not in sources):
+            if name not in delivered or (sources and name not in sources):
                 continue
-            df = _frame(con, source)
-            specs = suite_for(source, delivered.get(name))
+            df = _frame(con, source, run_id)
+            seen[f"raw.{name}"] = len(df)
+            specs = suite_for(source, delivered[name])
             rows += run_suite(df, f"raw.{name}", specs, run_id, con, "raw", validation_dir)
+            del df
     if rows:
         build_data_docs(validation_dir)
-    return {**gate_summary(rows), "data_docs": str(validation_dir / "data_docs" / "index.html")}
+    return {
+        **gate_summary(rows),
+        "rows": seen,
+        "data_docs": str(validation_dir / "data_docs" / "index.html"),
+    }

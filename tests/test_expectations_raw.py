@@ -121,3 +121,58 @@ def test_messy_generated_landing_warns_but_does_not_fail(landing_messy: Path, se
         if f["expectation"] == "ExpectColumnValuesToBeBetween"
     }
     assert range_warnings == out_of_range
+
+
+def _observed_rows(settings, run_id: str) -> int:
+    import json
+
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        [(observed,)] = con.execute(
+            "select observed from raw._validation where run_id = ? and suite = 'raw.surveys'"
+            " and expectation = 'ExpectColumnValuesToNotBeNull'",
+            [run_id],
+        ).fetchall()
+    return json.loads(observed)["element_count"]
+
+
+def test_a_second_day_validates_only_that_days_rows(settings) -> None:
+    landing = settings.home / "landing"
+    _surveys(landing, "2024-02-01", _survey_rows(10, "2024-02-01"))
+    ingest(settings.warehouse, landing, run_id="day1")
+    assert validate_raw(settings.warehouse, "day1", settings)["rows"] == {"raw.surveys": 10}
+    _surveys(landing, "2024-02-02", [r.replace("S0", "S1", 1) for r in _survey_rows(7, "2024-02-02")])
+    ingest(settings.warehouse, landing, run_id="day2")
+    result = validate_raw(settings.warehouse, "day2", settings)
+    assert (result["success"], result["critical_failures"], result["warnings"]) == (True, 0, 0)
+    # 17 rows in raw.surveys; the suite of day 2 saw that day's 7.
+    assert result["rows"] == {"raw.surveys": 7}
+    assert _observed_rows(settings, "day2") == 7
+
+
+def test_a_key_loaded_again_on_a_later_day_fails_that_day(settings) -> None:
+    landing = settings.home / "landing"
+    _surveys(
+        landing,
+        "2024-02-01",
+        ["S1,C1,nps,2024-02-01 10:00:00,9,store,", "S2,C2,nps,2024-02-01 11:00:00,8,store,"],
+    )
+    ingest(settings.warehouse, landing, run_id="day1")
+    assert validate_raw(settings.warehouse, "day1", settings)["success"] is True
+    # Day 2 brings S1 again with another score, and S3: the earlier S1 joins the batch.
+    _surveys(
+        landing,
+        "2024-02-02",
+        ["S1,C1,nps,2024-02-02 10:00:00,3,store,", "S3,C3,nps,2024-02-02 10:00:00,7,store,"],
+    )
+    ingest(settings.warehouse, landing, run_id="day2")
+    result = validate_raw(settings.warehouse, "day2", settings)
+    assert (result["success"], result["critical_failures"], result["rows"]) == (False, 1, {"raw.surveys": 3})
+    assert (result["failures"][0]["expectation"], result["failures"][0]["column"]) == (
+        "ExpectColumnValuesToBeUnique",
+        "response_id",
+    )
+    # Day 3 re-sends S3 verbatim: an exact duplicate of an earlier row is one row, no failure.
+    _surveys(landing, "2024-02-03", ["S3,C3,nps,2024-02-02 10:00:00,7,store,"])
+    ingest(settings.warehouse, landing, run_id="day3")
+    result = validate_raw(settings.warehouse, "day3", settings)
+    assert (result["success"], result["critical_failures"], result["rows"]) == (True, 0, {"raw.surveys": 1})

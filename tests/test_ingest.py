@@ -254,8 +254,8 @@ def test_cli_prints_summary_and_succeeds_despite_quarantine(
     assert (tmp_path / "warehouse" / "build.duckdb").exists()
 
 
-def test_lines_holding_the_splitter_byte_take_the_slow_path(tmp_path: Path) -> None:
-    # The fast line reader splits on \x01; a file holding that byte is numbered by string_split.
+def test_control_bytes_inside_a_line_stay_in_its_values(tmp_path: Path) -> None:
+    # \x01 (once the line splitter's separator) is an ordinary character of a value.
     folder = tmp_path / "landing" / "call_center" / "dt=2024-01-03"
     folder.mkdir(parents=True)
     header = "call_id,caller_phone,customer_id,agent_id,started_at,ended_at,direction,reason,resolution,csat,summary\n"
@@ -274,4 +274,130 @@ def test_lines_holding_the_splitter_byte_take_the_slow_path(tmp_path: Path) -> N
             "unknown enum",
             "K2,010-2,,A001,2024-01-03 10:00:00,2024-01-03 10:01:00,inbound,other,maybe,3,c\x01d",
         )
+    ]
+
+
+def test_mixed_line_endings_load_line_by_line(tmp_path: Path) -> None:
+    # Lines end in \r\n or \n at random, in a quoted CSV, an unquoted CSV and JSON Lines: every
+    # record loads or is quarantined under its own line, with its text without the line end.
+    landing = tmp_path / "landing"
+    files = {
+        "surveys/dt=2024-02-01/surveys_20240201.csv": (
+            b"response_id,customer_id,survey_type,responded_at,score,touchpoint,comment\r\n"
+            b'"S1","C1","nps","2024-02-01 10:00:00",9,"store","good"\n'
+            b'"S2","C2","nps","2024-02-01 10:05:00",8,"store","ok,\r\nfine"\r\n'
+            b'"S3","C3","nps","2024-02-01 10:10:00",7,"moon",""\n'
+            b'"S4","C4","nps","2024-02-01 10:15:00",6,"online","x"\r\n'
+        ),
+        "loyalty_points/dt=2024-02-01/loyalty_points_20240201.csv": (
+            b"entry_id,customer_id,ts,points,reason,order_ref\n"
+            b"L1,C1,2024-02-01 09:00:00,100,earn,O1\r\n"
+            b"L2,C2,2024-02-01 09:01:00,abc,earn,O2\n"
+            b"L3,C3,2024-02-01 09:02:00,-50,redeem,\r\n"
+        ),
+        "web_events/dt=2024-02-01/web_events_20240201.jsonl": (
+            b'{"event_id":"E1","ts":"2024-02-01T10:00:00+09:00","channel":"web","event_type":"login"}\r\n'
+            b'{"event_id":"E2","ts":"2024-02-01T10:01:00+09:00","channel":"web","event_type":"search"}\n'
+            b'{"event_id":"E3",\r\n'
+            b'{"event_id":"E4","ts":"2024-02-01T10:03:00+09:00","channel":"app","event_type":"page_view"}'
+        ),
+    }
+    for rel, data in files.items():
+        (landing / rel).parent.mkdir(parents=True)
+        (landing / rel).write_bytes(data)
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, landing)
+    assert _rows(
+        warehouse, "select path, rows_read, rows_loaded, rows_quarantined, status from raw._files order by 1"
+    ) == [
+        ("loyalty_points/dt=2024-02-01/loyalty_points_20240201.csv", 3, 2, 1, "loaded"),
+        ("surveys/dt=2024-02-01/surveys_20240201.csv", 4, 3, 1, "loaded"),
+        ("web_events/dt=2024-02-01/web_events_20240201.jsonl", 4, 3, 1, "loaded"),
+    ]
+    assert _rows(warehouse, "select source, line, reason, raw_text from raw._quarantine order by 1") == [
+        ("loyalty_points", 3, "type", "L2,C2,2024-02-01 09:01:00,abc,earn,O2"),
+        ("surveys", 5, "unknown enum", '"S3","C3","nps","2024-02-01 10:10:00",7,"moon",""'),
+        ("web_events", 3, "parse", '{"event_id":"E3",'),
+    ]
+    # A quoted line break is read as \n, whatever the file's line ends.
+    assert _rows(warehouse, "select response_id, comment, _line from raw.surveys order by 1") == [
+        ("S1", "good", 2),
+        ("S2", "ok,\nfine", 3),
+        ("S4", "x", 6),
+    ]
+    assert _rows(
+        warehouse, "select entry_id, points, order_ref, _line from raw.loyalty_points order by 1"
+    ) == [
+        ("L1", 100, "O1", 2),
+        ("L3", -50, None, 4),
+    ]
+    assert _rows(warehouse, "select event_id, event_type, _line from raw.web_events order by 1") == [
+        ("E1", "login", 1),
+        ("E2", "search", 2),
+        ("E4", "page_view", 4),
+    ]
+
+
+def test_stray_quotes_stay_within_their_file(tmp_path: Path) -> None:
+    # The quoted CSV files of a batch are read together: a quote left open, or a stray quote
+    # inside a value, costs its own record only, never a line of the files around it.
+    header = "call_id,caller_phone,customer_id,agent_id,started_at,ended_at,direction,reason,resolution,csat,summary\n"
+
+    def call(call_id: str, summary: str) -> str:
+        return f'"{call_id}","010-1",,"A1","2024-01-01 09:00:00","2024-01-01 09:01:00","inbound","other","resolved",3,{summary}\n'
+
+    bodies = {
+        "01": call("K1", '"two\nlines"') + call("K2", '"b"'),
+        "02": call("K3", '"never closed') + call("K4", '"b"'),
+        "03": call("K5", '"ab"cd"') + call("K6", '"b"'),
+        "04": call("K7", '"c"'),
+    }
+    for day, body in bodies.items():
+        folder = tmp_path / "landing" / "call_center" / f"dt=2024-01-{day}"
+        folder.mkdir(parents=True)
+        (folder / f"call_center_202401{day}.csv").write_text(header + body, encoding="utf-8")
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, tmp_path / "landing")
+    assert _rows(warehouse, "select call_id, summary, _file_id, _line from raw.call_center order by 1") == [
+        ("K1", "two\nlines", 1, 2),
+        ("K2", "b", 1, 4),
+        ("K6", "b", 3, 3),
+        ("K7", "c", 4, 2),
+    ]
+    # The open quote swallows the rest of its file (K4): one rejected record from line 2.
+    assert _rows(warehouse, "select file_id, line, reason, detail from raw._quarantine order by 1") == [
+        (2, 2, "parse", "CSV record: too many columns, unquoted value"),
+        (3, 2, "parse", "CSV record: unquoted value"),
+    ]
+    assert _rows(
+        warehouse, "select file_id, rows_read, rows_loaded, rows_quarantined from raw._files order by 1"
+    ) == [
+        (1, 2, 2, 0),
+        (2, 1, 0, 1),
+        (3, 2, 1, 1),
+        (4, 1, 1, 0),
+    ]
+
+
+def test_lines_of_a_batch_are_numbered_per_file() -> None:
+    from warehouse.ingest import Entry, lines_table
+
+    texts = [
+        b'h\r\n"a\nb"\r\n\n',  # CRLF and LF, a quoted line break, a blank last line
+        b"",  # an empty file
+        b"x\ry",  # a lone \r is not a line end; no final newline
+        b"\r",  # ends in \r ...
+        b"\nlast",  # ... and the next file starts with \n: each keeps its own byte
+    ]
+    entries = [Entry(i + 1, f"f{i}", None, "", 0, None, None, utf8=t) for i, t in enumerate(texts)]
+    table = lines_table(entries)
+    assert list(zip(*(table[c].to_pylist() for c in ("file_id", "line", "t", "balanced")), strict=True)) == [
+        (1, 1, "h", True),
+        (1, 2, '"a', True),
+        (1, 3, 'b"', False),
+        (1, 4, "", True),
+        (3, 1, "x\ry", True),
+        (4, 1, "\r", True),
+        (5, 1, "", True),
+        (5, 2, "last", True),
     ]

@@ -4,9 +4,12 @@ Why it is built this way:
 
 - The loader is generic over ``warehouse.contracts.SOURCES``: a source is a declaration, and
   every SQL statement here is generated from it.
-- Bulk work happens in DuckDB (``read_csv`` for records and for lines, JSON functions, casts);
-  Python only hashes and decodes bytes, so a batch of files costs a handful of statements, not
-  a loop over rows.
+- Bulk work happens in DuckDB (``read_csv`` for quoted CSV records, JSON functions, casts) and
+  numpy (finding line ends); Python hashes and decodes each file's bytes once and keeps the
+  text in memory, so a batch of files costs a handful of statements, not a loop over rows.
+  DuckDB's file readers cost about a millisecond per file, so nothing reads the files one by
+  one: the lines come from memory (``lines_table``) and the CSV reader reads a batch's files
+  as one text (``_reader_query``).
 - Every row of a file ends in exactly one place: its raw table or ``raw._quarantine`` with a
   reason ('parse', 'missing key', 'type', 'unknown enum', 'encoding'). Exact duplicate rows
   load: staging dedupes on the contract key. The loader checks ``read = loaded + quarantined``
@@ -17,6 +20,8 @@ Why it is built this way:
   entirely or not at all; a crash mid-file leaves nothing of it, and the next run loads it.
 - A file is its path and SHA-256: the same pair is skipped; the same path with a new hash is
   a correction that replaces exactly the rows of the earlier version.
+- Lines end in \n or \r\n, mixed freely within a file; a line break inside a quoted CSV value
+  is read as \n. Blank lines are no records.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import secrets
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,13 +77,11 @@ class Entry:
     sha: str
     size: int
     replaces: int | None  # the file_id of the version this one corrects
-    readable: Path | None  # the file as UTF-8 on disk (the original when no rewrite was needed)
+    readable: Path | None  # the file, None when it cannot be read
     error: tuple[str, str] | None = None  # (reason, detail) when the file cannot be read at all
-    temp: bool = False  # readable is a temporary rewrite, removed after the batch
     first_line: str = ""  # the header of a CSV file
-    n_lines: int = 0  # physical lines (a final newline does not start one)
-    has_blank_lines: bool = False
-    plain_lines: bool = True  # lines end in \n or \r\n only and hold no \x01 (see lines_query)
+    quoted: bool = False  # the text holds a double quote: only DuckDB's CSV reader splits it
+    utf8: bytes = field(default=b"", repr=False)  # the decoded text, as UTF-8
 
 
 def new_run_id() -> str:
@@ -114,23 +117,21 @@ def discover(
 
 
 def decode(
-    source: Source, path: Path, data: bytes, tmp: Path
+    source: Source, path: Path, data: bytes, tmp: Path | None = None
 ) -> tuple[Path | None, tuple[str, str] | None, bool, dict]:
-    """Make the file readable as UTF-8 by DuckDB.
+    """Decode the file into UTF-8 text, kept in memory: the readers take it from there.
 
-    Returns (readable path, whole-file error, whether the path is a temporary rewrite, facts
-    about the text: first_line, n_lines, has_blank_lines).
+    Returns (the file, or None when it cannot be read; the whole-file error; False: nothing is
+    written to ``tmp`` any more, the two are kept for callers; facts about the text, the Entry
+    fields first_line, quoted, utf8).
     """
-    rewrite = False
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             return None, ("parse", f"not a readable gzip file ({exc}); re-deliver the file"), False, {}
-        rewrite = True
     if data.startswith(BOM):
         data = data[len(BOM) :]
-        rewrite = True
     try:
         text = data.decode(source.encoding)
     except UnicodeDecodeError as exc:
@@ -139,20 +140,15 @@ def decode(
             f" re-export the file in {source.encoding}"
         )
         return None, ("encoding", detail), False, {}
-    end = text.find("\n")
+    utf8 = data if source.encoding.lower().replace("-", "") == "utf8" else text.encode("utf-8")
+    del text
+    end = utf8.find(b"\n")
     facts = {
-        "first_line": (text if end < 0 else text[:end]).rstrip("\r"),
-        "n_lines": text.count("\n") + (0 if not text or text.endswith("\n") else 1),
-        "has_blank_lines": text.startswith(("\n", "\r\n")) or "\n\n" in text or "\n\r\n" in text,
-        "plain_lines": "\x01" not in text and text.count("\r") == text.count("\r\n"),
+        "first_line": (utf8 if end < 0 else utf8[:end]).decode("utf-8").rstrip("\r"),
+        "quoted": b'"' in utf8,
+        "utf8": utf8,
     }
-    if source.encoding.lower().replace("-", "") != "utf8":
-        rewrite = True
-    if not rewrite:
-        return path, None, False, facts
-    out = tmp / (secrets.token_hex(8) + ".txt")
-    out.write_text(text, encoding="utf-8", newline="")
-    return out, None, True, facts
+    return path, None, False, facts
 
 
 # ------------------------------------------------------------------------- staging (VARCHAR)
@@ -163,67 +159,66 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _sql_value(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    return sql_str(str(value))
-
-
 def _sql_list(values: list) -> str:
     return "[" + ", ".join(sql_str(str(v)) for v in values) + "]"
 
 
 def register_batch(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
-    """``_batch(file_id, filename, path)``: which file id a DuckDB reader's filename is."""
-    values = ", ".join(
-        f"({e.file_id}, {sql_str(str(e.readable)) if e.readable else 'null'}, {sql_str(e.rel)})"
-        for e in entries
-    )
+    """``_batch(file_id, path)``: the files of the batch, for the quarantine's paths."""
     con.execute(
-        f"create or replace temp table _batch as select * from (values {values}) v(file_id, filename, path)"
+        "create or replace temp table _batch as"
+        " select unnest($1::bigint[]) as file_id, unnest($2::varchar[]) as path",
+        [[e.file_id for e in entries], [e.rel for e in entries]],
     )
 
 
-def lines_query(entries: list[Entry]) -> str:
-    """SQL for ``(file_id, line, t)``: every physical line of the readable files, numbered from 1.
+def lines_table(entries: list[Entry], quotes: bool = True):
+    """``(file_id, line, t, balanced)`` as an Arrow table: every physical line of the readable
+    files, numbered from 1, without its line end (\n or \r\n, mixed freely); ``balanced``
+    says whether the double quotes before the line in its file are balanced (always true
+    when ``quotes`` is false: JSON Lines need no such thing).
 
-    DuckDB's CSV reader with one column, no quoting and ``WITH ORDINALITY`` is the fastest line
-    splitter; a blank line comes through as NULL, so the position is the line number once the
-    lines of the files before are subtracted (their counts come from decoding). That holds when
-    lines end in ``\n`` or ``\r\n`` and no line holds the separator byte; other files are split
-    with ``string_split`` (slower, always right).
+    The texts are in memory already (decoding needs them). numpy finds the line ends in the
+    batch's joined texts and removes them; each line is then a slice of one buffer. The bytes
+    are copied twice in all, and DuckDB's file readers add no per-file cost.
     """
-    readable = [e for e in entries if e.readable is not None and e.error is None]
-    if not readable:
-        return "select null::bigint as file_id, null::bigint as line, null::varchar as t where false"
-    files = _sql_list([e.readable for e in readable])
-    if all(e.plain_lines for e in readable):
-        offsets, before = [], 0
-        for e in readable:
-            offsets.append(f"({sql_str(str(e.readable))}, {e.file_id}, {before})")
-            before += e.n_lines
-        return f"""
-            select b.file_id, l.ordinality - b.line_offset as line, coalesce(rtrim(l.t, chr(13)), '') as t
-            from read_csv({files}, columns = {{'t': 'VARCHAR'}}, header = false, delim = chr(1), quote = '',
-                escape = '', auto_detect = false, strict_mode = false, filename = true,
-                hive_partitioning = false, max_line_size = 100000000) with ordinality l
-            join (values {", ".join(offsets)}) b(filename, file_id, line_offset) on b.filename = l.filename"""
-    return f"""
-        with f as (
-            select b.file_id, string_split(r.content, chr(10)) as arr
-            from read_text({files}) r join _batch b on b.filename = r.filename
-        ), numbered as (
-            select file_id, len(arr) as n, generate_subscripts(arr, 1)::bigint as line, unnest(arr) as t from f
-        )
-        select file_id, line, rtrim(t, chr(13)) as t from numbered
-        where not (line = n and t = '')  -- a final newline is not a line of its own"""
+    import numpy as np
+    import pyarrow as pa
+
+    readable = [e for e in entries if e.error is None]
+    data = np.frombuffer(b"".join(e.utf8 for e in readable), dtype=np.uint8)
+    sizes = np.array([len(e.utf8) for e in readable], dtype=np.int64)
+    file_starts = np.cumsum(sizes) - sizes
+    newlines = np.flatnonzero(data == 10)
+    # A line starts after each newline and at the start of a file whose predecessor does not
+    # end in one; a file's end (or its final newline) is where its last line stops.
+    ends_in_newline = np.zeros(len(readable), dtype=bool)
+    ends_in_newline[sizes > 0] = data[(file_starts + sizes - 1)[sizes > 0]] == 10
+    unmarked = file_starts[(sizes > 0) & ~np.concatenate(([False], ends_in_newline[:-1]))]
+    starts = np.sort(np.concatenate((unmarked, newlines[newlines + 1 < len(data)] + 1)))
+    starts = starts[np.diff(starts, prepend=-1) > 0]  # once each (an empty file between two)
+    file_index = np.searchsorted(file_starts, starts, side="right") - 1
+    line = np.arange(len(starts), dtype=np.int64) - np.searchsorted(starts, file_starts)[file_index] + 1
+    if quotes:  # a CSV record can start on a line when the quotes before it in its file balance
+        at = np.flatnonzero(data == 34)
+        balanced = (np.searchsorted(at, starts) - np.searchsorted(at, file_starts)[file_index]) % 2 == 0
+    else:
+        balanced = np.ones(len(starts), dtype=bool)
+    # Drop the line ends: each \n and a \r just before it in the same file.
+    carriage = newlines[~np.isin(newlines, file_starts)] - 1
+    ends = np.sort(np.concatenate((newlines, carriage[data[carriage] == 13])))
+    text = np.delete(data, ends)
+    offsets = np.append(starts - np.searchsorted(ends, starts), len(text)).astype(np.int64)
+    lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(text))
+    ids = np.array([e.file_id for e in readable], dtype=np.int64)
+    table = pa.table({"file_id": ids[file_index], "line": line, "t": lines, "balanced": balanced})
+    # Several record batches, so that DuckDB scans them in parallel.
+    return pa.Table.from_batches(table.to_batches(max_chunksize=32 * 1024), schema=table.schema)
 
 
-def load_lines(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
-    """``_lines(file_id, line, t)`` for the given files (``register_batch`` first)."""
-    con.execute(f"create or replace temp table _lines as {lines_query(entries)}")
+def load_lines(con: duckdb.DuckDBPyConnection, entries: list[Entry], quotes: bool = True) -> None:
+    """``_lines(file_id, line, t, balanced)`` for the given files (``lines_table``)."""
+    con.register("_lines", lines_table(entries, quotes))
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, source: Source, entries: list[Entry]) -> None:
@@ -242,7 +237,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, source: Source, entries: list[E
                         -- valid JSON that opens with a brace is an object (cheaper than json_type)
                         when ltrim(t)[1] <> '{{' then 'line is a JSON ' || lower(json_type(t)) || ', not an object'
                    end as parse_error
-            from _lines where trim(t) <> ''
+            from _lines where ltrim(t) <> ''
         ), extracted as (
             select file_id, line, raw_text, parse_error,
                    case when parse_error is null then json_extract_string(raw_text, {paths}) end as v
@@ -274,9 +269,11 @@ def stage_csv(
     delim: str = ",",
     header: bool = True,
 ) -> None:
-    """``_stage`` for a batch of CSV files through DuckDB's CSV reader, every record with its
-    file and line. A file whose header is not the contract's, or whose records cannot be told
-    apart, gets a whole-file parse error on its entry instead."""
+    """``_stage`` for a batch of CSV files, every record with its file and line (``_lines``
+    must hold the batch's lines). A file without a double quote is its lines split on the
+    delimiter; a file with quotes goes through DuckDB's CSV reader. A file whose header is not
+    the contract's, or whose records cannot be told apart, gets a whole-file parse error on its
+    entry instead."""
     first = 2 if header else 1
     if header:
         expected = delim.join(source.column_names)
@@ -289,134 +286,204 @@ def stage_csv(
                         f"header is {got[:200]!r}, expected {expected!r}; the file is not a {source.name} export",
                     )
     nulls = ", ".join(f"null::varchar as {quote('c_' + n)}" for n in source.column_names)
-    readable = [e for e in entries if e.error is None]
-    if not readable:
-        drop_stage(con)
-        con.execute(
-            f"create or replace temp view _stage as select null::bigint as file_id, null::bigint as line,"
-            f" null::varchar as raw_text, null::varchar as parse_error, {nulls} where false"
-        )
-        return
-    columns = "{" + ", ".join(f"{sql_str(n)}: 'VARCHAR'" for n in source.column_names) + "}"
-    con.execute("drop table if exists _rej_errors; drop table if exists _rej_scans")
-    con.execute(
-        f"""
-        create or replace temp table _csv as
-        select * from read_csv({_sql_list([e.readable for e in readable])}, columns = {columns},
-            header = {str(header).lower()}, auto_detect = false, delim = {sql_str(delim)}, quote = '"',
-            escape = '"', null_padding = false, filename = true,
-            store_rejects = true, rejects_table = '_rej_errors', rejects_scan = '_rej_scans')
-        """
-    )
-    con.execute(
-        """
-        create or replace temp table _rej as
-        select b.file_id, e.line::bigint as line, first(e.csv_line) as csv_line,
-               string_agg(distinct e.error_type::varchar, ', ') as error_type
-        from _rej_errors e
-        join _rej_scans s on s.scan_id = e.scan_id and s.file_id = e.file_id
-        join _batch b on b.filename = s.file_path
-        group by all
-        """
-    )
-    parsed = dict(
-        con.execute(
-            "select b.file_id, count(*) from _csv c join _batch b on b.filename = c.filename group by all"
-        ).fetchall()
-    )
-    rejected = dict(con.execute("select file_id, count(*) from _rej group by all").fetchall())
-    # One record per line (no blank lines, no quoted line breaks): line = position + header,
-    # skipping the rejected lines. Else a record starts where the quotes before it are balanced.
-    mapped, spanning = [], []
-    for e in readable:
-        n_csv, n_rej = parsed.get(e.file_id, 0), rejected.get(e.file_id, 0)
-        if e.has_blank_lines or n_csv + n_rej != e.n_lines - first + 1:
-            spanning.append(e)
-        elif n_rej:
-            mapped.append(e)
-    con.execute("create or replace temp table _starts (file_id bigint, line bigint)")
-    if mapped:
-        ranges = ", ".join(f"({e.file_id}, {first}, {e.n_lines})" for e in mapped)
-        con.execute(
-            f"""insert into _starts
-            select file_id, unnest(range(lo, hi + 1)) from (values {ranges}) v(file_id, lo, hi)"""
-        )
-    if spanning:
-        load_lines(con, spanning)
-        ids = ", ".join(str(e.file_id) for e in spanning)
-        con.execute(
-            f"""
-            create or replace temp table _spans as
-            with q as (
-                select file_id, line, t, coalesce(sum(length(t) - length(replace(t, '"', ''))) over (
-                    partition by file_id order by line rows between unbounded preceding and 1 preceding), 0) % 2 = 0
-                    as balanced
-                from _lines where line >= {first} and file_id in ({ids})
-            ), s as (select file_id, line, balanced and t <> '' as is_start from q)
-            select file_id, line, max(case when is_start then line end) over (partition by file_id order by line) as rec
-            from s
-            """
-        )
-        con.execute(
-            "update _rej set line = s.rec from _spans s where s.file_id = _rej.file_id and s.line = _rej.line"
-        )
-        con.execute("insert into _starts select file_id, line from _spans where line = rec")
-        starts = dict(
-            con.execute(
-                f"select file_id, count(*) from _starts where file_id in ({ids}) group by all"
-            ).fetchall()
-        )
-        for e in spanning:
-            n_starts, n_csv, n_rej = (
-                starts.get(e.file_id, 0),
-                parsed.get(e.file_id, 0),
-                rejected.get(e.file_id, 0),
-            )
-            if n_starts != n_csv + n_rej:
-                e.error = (
-                    "parse",
-                    f"cannot tell records apart ({n_starts} record starts, {n_csv} parsed rows and {n_rej} rejected);"
-                    " check the file for unbalanced quotes",
-                )
-    cols = ", ".join(f"c.{quote(n)} as {quote('c_' + n)}" for n in source.column_names)
+    parts = [
+        f"select null::bigint as file_id, null::bigint as line, null::varchar as raw_text,"
+        f" null::varchar as parse_error, {nulls} where false"
+    ]
+    plain = [e for e in entries if e.error is None and not e.quoted]
+    if plain:
+        parts.append(_split_query(source, plain, delim, first))
+    quoted = [e for e in entries if e.error is None and e.quoted]
+    if quoted:
+        parts.append(_reader_query(con, source, quoted, delim, header))
     failed = ", ".join(str(e.file_id) for e in entries if e.error is not None) or "-1"
     drop_stage(con)
     con.execute(
-        f"""
-        create or replace temp view _stage as
-        with good_lines as (
-            select s.file_id, s.line, row_number() over (partition by s.file_id order by s.line) as k
-            from _starts s anti join _rej r on r.file_id = s.file_id and r.line = s.line
-        ), firsts as (
-            select filename, min(rowid) as first_rowid from _csv group by all
-        ), csv as (
-            -- a plain multi-file scan into a table keeps each file's rows together and in order
-            select b.file_id, c.rowid - f.first_rowid + 1 as k, c.*
-            from _csv c join firsts f on f.filename = c.filename join _batch b on b.filename = c.filename
-        )
-        select * from (
-            select c.file_id, coalesce(g.line, c.k + {first - 1}) as line, null::varchar as raw_text,
-                   null::varchar as parse_error, {cols}
-            from csv c left join good_lines g on g.file_id = c.file_id and g.k = c.k
-            union all
-            select r.file_id, r.line, r.csv_line, 'CSV record: ' || lower(r.error_type), {nulls} from _rej r
-        ) where file_id not in ({failed})
-        """
+        "create or replace temp view _stage as select * from ("
+        + " union all ".join(f"select * from ({part})" for part in parts)
+        + f") where file_id not in ({failed})"
     )
 
 
-def fill_raw_text(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
-    """Give quarantined rows that have no raw text yet (CSV rows that parsed but did not
-    convert) their line as it stands in the file. Only files with such rows are read again."""
-    need = {
+def _split_query(source: Source, entries: list[Entry], delim: str, first: int) -> str:
+    """Staging SQL for CSV files without quotes: a record is a non-blank line, its fields are
+    the line split on the delimiter (the reader's own errors for a wrong field count)."""
+    n = len(source.column_names)
+    cols = ", ".join(
+        f"case when len(f) = {n} then f[{i + 1}] end as {quote('c_' + c)}"
+        for i, c in enumerate(source.column_names)
+    )
+    ids = ", ".join(str(e.file_id) for e in entries)
+    return f"""
+        select file_id, line, t as raw_text,
+               case when len(f) < {n} then 'CSV record: missing columns'
+                    when len(f) > {n} then 'CSV record: too many columns' end as parse_error,
+               {cols}
+        from (select file_id, line, t, string_split(t, {sql_str(delim)}) as f from _lines
+              where file_id in ({ids}) and line >= {first} and t <> '')"""
+
+
+def _reader_query(
+    con: duckdb.DuckDBPyConnection, source: Source, entries: list[Entry], delim: str, header: bool
+) -> str:
+    """Staging SQL for CSV files with quotes, through DuckDB's CSV reader.
+
+    The reader costs about a millisecond per file, so the batch's files are read as one text
+    (their records without the header, line ends made \n); a file with an odd number of quotes
+    is read on its own, so that it cannot swallow the lines of the files after it. The reader
+    does not say which line a record came from: a record starts on a non-blank line where the
+    quotes before it balance (``_lines.balanced``), and the k-th record read is the k-th start
+    that was not rejected. When the counts of a text disagree, its files are read again one by
+    one; then, a file whose counts still disagree is taken as one record per line (a stray
+    quote inside a value); a file whose counts disagree even so gets a whole-file parse error.
+    """
+    first = 2 if header else 1
+    odd = [[e] for e in entries if e.utf8.count(b'"') % 2]
+    even = [e for e in entries if not e.utf8.count(b'"') % 2]
+    groups = [even, *odd] if even else odd
+    queries = []
+    with tempfile.TemporaryDirectory(prefix="crmwh-csv-") as tmp:
+        for attempt in (1, 2, 3):
+            failed = _read_groups(con, source, groups, delim, first, attempt, Path(tmp))
+            done = [e for g in groups if not any(g is f for f in failed) for e in g]
+            if done:
+                queries.append(_records_query(source, attempt, done, first))
+            groups = [[e] for g in failed for e in g]
+            if not groups:
+                break
+    for [e] in groups:
+        e.error = (
+            "parse",
+            "cannot tell records apart (the reader's records match neither the lines where quotes"
+            " balance nor one record per line); check the file for unbalanced quotes",
+        )
+    nulls = ", ".join(f"null::varchar as {quote('c_' + n)}" for n in source.column_names)
+    if not queries:
+        return f"select null::bigint as file_id, null::bigint as line, null::varchar as raw_text, null::varchar as parse_error, {nulls} where false"
+    return " union all ".join(f"select * from ({q})" for q in queries)
+
+
+def _records_query(source: Source, attempt: int, entries: list[Entry], first: int) -> str:
+    """SQL for the records of ``entries`` read in ``attempt``: each read record with the line it
+    starts on, and each rejected one with its reason."""
+    ids = ", ".join(str(e.file_id) for e in entries)
+    nulls = ", ".join(f"null::varchar as {quote('c_' + n)}" for n in source.column_names)
+    cols = ", ".join(f"c.{quote(n)} as {quote('c_' + n)}" for n in source.column_names)
+    n = attempt
+    return f"""
+        with good as (
+            select p.filename, s.file_id, s.line,
+                   row_number() over (partition by p.filename order by p.lo, s.line) as k
+            from _starts{n} s join _parts{n} p on p.file_id = s.file_id
+            anti join _rej{n} r on r.file_id = s.file_id and r.line = s.line
+            where s.file_id in ({ids})
+        ), csv as (
+            select c.*, c.rowid - min(c.rowid) over (partition by c.filename) + 1 as k from _csv{n} c
+        )
+        select g.file_id, g.line, null::varchar as raw_text, null::varchar as parse_error, {cols}
+        from csv c join good g on g.filename = c.filename and g.k = c.k
+        union all
+        select r.file_id, r.line, r.csv_line, 'CSV record: ' || lower(r.error_type), {nulls}
+        from _rej{n} r where r.file_id in ({ids})"""
+
+
+def _read_groups(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    groups: list[list[Entry]],
+    delim: str,
+    first: int,
+    attempt: int,
+    tmp: Path,
+) -> list[list[Entry]]:
+    """Read each group of files as one text into ``_csv<attempt>`` (rows in file order), with
+    ``_rej<attempt>`` (rejected records by file and starting line) and ``_starts<attempt>``
+    (where records start: where quotes balance, or every line in the third attempt); return
+    the groups whose counts disagree."""
+    n = attempt
+    parts: list[tuple[str, int, int, int]] = []  # (text read, file_id, its first and last line there)
+    names = []
+    for i, group in enumerate(groups):
+        out = tmp / f"attempt{n}-group{i}.csv"
+        names.append(str(out))
+        with out.open("wb") as f:
+            lo = 1
+            for e in group:
+                body = e.utf8
+                if first == 2:  # without the header line
+                    end = body.find(b"\n")
+                    body = b"" if end < 0 else body[end + 1 :]
+                if b"\r\n" in body:
+                    body = body.replace(b"\r\n", b"\n")
+                if body and not body.endswith(b"\n"):
+                    body += b"\n"
+                f.write(body)
+                lines = body.count(b"\n")
+                parts.append((str(out), e.file_id, lo, lo + lines - 1))
+                lo += lines
+    con.execute(
+        f"create or replace temp table _parts{n} as select unnest($1::varchar[]) as filename,"
+        " unnest($2::bigint[]) as file_id, unnest($3::bigint[]) as lo, unnest($4::bigint[]) as hi",
+        [list(c) for c in zip(*parts, strict=True)],
+    )
+    ids = ", ".join(str(p[1]) for p in parts)
+    con.execute(
+        f"""create or replace temp table _starts{n} as select file_id, line from _lines
+        where file_id in ({ids}) and line >= {first} and t <> '' {"" if n == 3 else "and balanced"}"""
+    )
+    columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in source.column_names) + "}"
+    con.execute("drop table if exists _rej_errors; drop table if exists _rej_scans")
+    con.execute(
+        f"""
+        create or replace temp table _csv{n} as
+        select * from read_csv({_sql_list(names)}, columns = {columns}, header = false, auto_detect = false,
+            delim = {sql_str(delim)}, quote = '"', escape = '"', null_padding = false, filename = true,
+            store_rejects = true, rejects_table = '_rej_errors', rejects_scan = '_rej_scans')
+        """
+    )
+    # A rejected record is known by the line it starts on (the reader may name a later one).
+    con.execute(
+        f"""
+        create or replace temp table _rej{n} as
+        with errors as (
+            select p.filename, p.file_id, e.line - p.lo + {first} as line, e.csv_line, e.error_type::varchar as error_type
+            from _rej_errors e
+            join _rej_scans s on s.scan_id = e.scan_id and s.file_id = e.file_id
+            left join _parts{n} p on p.filename = s.file_path and e.line between p.lo and p.hi
+        )
+        select e.filename, e.file_id, s.line, first(e.csv_line) as csv_line,
+               string_agg(distinct e.error_type, ', ' order by e.error_type) as error_type
+        from errors e asof left join _starts{n} s on s.file_id = e.file_id and e.line >= s.line
+        group by e.filename, e.file_id, s.line
+        """
+    )
+    # Per text read: records read + rejected starts = starts, and every rejection found its start.
+    bad = {
         r[0]
         for r in con.execute(
-            "select distinct file_id from _typed where reason is not null and raw_text is null"
+            f"""
+            with starts as (select p.filename, count(*) as n from _starts{n} s join _parts{n} p using (file_id) group by all),
+            parsed as (select filename, count(*) as n from _csv{n} group by all),
+            rejected as (select filename, count(*) as n, count(*) filter (where line is null) as lost
+                         from _rej{n} group by all)
+            select f.filename from (select distinct filename from _parts{n}) f
+            left join starts using (filename) left join parsed using (filename) left join rejected using (filename)
+            where coalesce(parsed.n, 0) + coalesce(rejected.n, 0) <> coalesce(starts.n, 0)
+               or coalesce(rejected.lost, 0) > 0
+            """
         ).fetchall()
     }
-    if not need:
+    if con.execute(f"select count(*) from _rej{n} where filename is null").fetchone()[0]:
+        bad = set(names)  # a rejection outside every file: trust none of this attempt
+    return [g for g, name in zip(groups, names, strict=True) if name in bad]
+
+
+def fill_raw_text(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
+    """Give quarantined rows that have no raw text yet (CSV reader rows that parsed but did not
+    convert) their line as it stands in the file (``_lines`` must hold the batch's lines)."""
+    missing = "from _typed where reason is not null and raw_text is null"
+    if not con.execute(f"select count(*) {missing}").fetchone()[0]:
         return
-    load_lines(con, [e for e in entries if e.file_id in need])
     con.execute(
         """update _typed set raw_text = l.t from _lines l
         where l.file_id = _typed.file_id and l.line = _typed.line and _typed.reason is not null and _typed.raw_text is null"""
@@ -584,12 +651,18 @@ def _classify(con: duckdb.DuckDBPyConnection, source: Source) -> None:
 
 
 def current_versions(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, tuple[int, str]]:
-    """path -> (file_id, sha256) of the version of each file that counts now."""
-    rows = con.execute(
-        f"select path, file_id, sha256 from {SCHEMA}._files where source = ? and status in ('loaded', 'quarantined')",
-        [source],
-    ).fetchall()
-    return {path: (int(fid), str(sha)) for path, fid, sha in rows}
+    """path -> (file_id, sha256) of the version of each file of ``source`` that counts now."""
+    return versions_by_source(con).get(source, {})
+
+
+def versions_by_source(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[int, str]]]:
+    """source -> ``current_versions``, in one query."""
+    out: dict[str, dict[str, tuple[int, str]]] = {}
+    for source, path, fid, sha in con.execute(
+        f"select source, path, file_id, sha256 from {SCHEMA}._files where status in ('loaded', 'quarantined')"
+    ).fetchall():
+        out.setdefault(source, {})[path] = (int(fid), str(sha))
+    return out
 
 
 def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -602,7 +675,6 @@ def load_batch(
     landing: Path,
     paths: list[Path],
     run_id: str,
-    tmp: Path,
     known: dict[str, tuple[int, str]],
 ) -> list[FileResult]:
     """Load some files of one source in one transaction (the module docstring has the rules).
@@ -612,6 +684,7 @@ def load_batch(
     results: list[FileResult] = []
     entries: list[Entry] = []
     file_id = next_file_id(con)
+    lines = False
     try:
         for path in paths:
             rel = path.relative_to(landing).as_posix()
@@ -621,7 +694,7 @@ def load_batch(
             if current and current[1] == sha:
                 results.append(FileResult(source.name, rel, "skipped", current[0]))
                 continue
-            readable, error, temp, facts = decode(source, path, data, tmp)
+            readable, error, _, facts = decode(source, path, data)
             replaces = current[0] if current else None
             entries.append(
                 Entry(
@@ -633,7 +706,6 @@ def load_batch(
                     replaces,
                     readable,
                     error,
-                    temp,
                     **facts,
                 )
             )
@@ -641,10 +713,11 @@ def load_batch(
         if not entries:
             return results
         register_batch(con, entries)
+        load_lines(con, entries, quotes=source.format == "csv")
+        lines = True
         if source.format == "csv":
             stage_csv(con, source, entries)
         elif source.format == "jsonl":
-            load_lines(con, entries)
             _stage_jsonl(con, source, entries)
         else:
             raise IngestError(
@@ -654,9 +727,8 @@ def load_batch(
         fill_raw_text(con, entries)
         results += commit_batch(con, source, entries, run_id)
     finally:
-        for e in entries:
-            if e.temp:
-                e.readable.unlink(missing_ok=True)
+        if lines:
+            con.unregister("_lines")
     for e in entries:
         known[e.rel] = (e.file_id, e.sha)
     return results
@@ -754,14 +826,14 @@ def commit_batch(
             results.append(
                 FileResult(source.name, e.rel, shown, e.file_id, read, loaded, quarantined, detail)
             )
-        # One statement for the batch: executemany costs milliseconds per row.
-        values = ", ".join("(" + ", ".join(_sql_value(v) for v in row) + ")" for row in manifest)
+        # One statement for the batch, its values as lists (executemany costs milliseconds per row).
         con.execute(
             f"""insert into {SCHEMA}._files
-            select file_id, source, path, dt::date, sha256, bytes, rows_read, rows_loaded, rows_quarantined, status,
-                   run_id, now()::timestamp, detail
-            from (values {values}) v(file_id, source, path, dt, sha256, bytes, rows_read, rows_loaded,
-                                     rows_quarantined, status, run_id, detail)"""
+            select unnest($1::bigint[]), unnest($2::varchar[]), unnest($3::varchar[]), unnest($4::date[]),
+                   unnest($5::varchar[]), unnest($6::bigint[]), unnest($7::bigint[]), unnest($8::bigint[]),
+                   unnest($9::bigint[]), unnest($10::varchar[]), unnest($11::varchar[]), now()::timestamp,
+                   unnest($12::varchar[])""",
+            [list(column) for column in zip(*manifest, strict=True)],
         )
         con.commit()
     except BaseException:
@@ -804,18 +876,17 @@ def ingest(
     results: list[FileResult] = []
     con = connect(Path(warehouse).resolve())
     try:
-        with tempfile.TemporaryDirectory(prefix="crmwh-ingest-") as tmp:
-            for source, batch in batches(files):
-                known = current_versions(con, source.name)
-                done = load_batch(con, source, landing, batch, run_id, Path(tmp), known)
-                results += done
-                if progress:
-                    for r in done:
-                        click.echo(
-                            f"{r.status:11} {r.path}  read={r.rows_read} loaded={r.rows_loaded}"
-                            f" quarantined={r.rows_quarantined}",
-                            err=True,
-                        )
+        known = versions_by_source(con)  # kept current by load_batch
+        for source, batch in batches(files):
+            done = load_batch(con, source, landing, batch, run_id, known.setdefault(source.name, {}))
+            results += done
+            if progress:
+                for r in done:
+                    click.echo(
+                        f"{r.status:11} {r.path}  read={r.rows_read} loaded={r.rows_loaded}"
+                        f" quarantined={r.rows_quarantined}",
+                        err=True,
+                    )
     finally:
         con.close()
     return {

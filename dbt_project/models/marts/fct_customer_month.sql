@@ -1,5 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ rewrite_customer_months() }}",
+    )
+}}
+{%- set plan = customer_month_plan() %}
 -- One row per customer and calendar month from the signup month to the last month with data
 -- (or the month the account closed): a periodic snapshot for time-series analysis.
+--
+-- Incremental by month (macros/incremental_months.sql): a run deletes and writes again the
+-- months from the incremental window's month on, older months that received rows loaded after
+-- the table's high-water mark, and every month of the customers whose history may have
+-- changed (a new version, a points entry, a span that moved). The facts and finance are read
+-- for those rows only; the spans (first and last activity) and the points balance read all
+-- history, but only a few narrow columns. A full build computes every row.
 with
 
 customer_versions as (
@@ -11,23 +27,54 @@ calendar as (
 ),
 
 sales as (
-    select * from {{ ref('fct_sales') }}
+    {{ select_rewritten(plan, ref('fct_sales'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
 contacts as (
-    select * from {{ ref('fct_contacts') }}
+    {{ select_rewritten(plan, ref('fct_contacts'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
 feedback as (
-    select * from {{ ref('fct_feedback') }}
+    {{ select_rewritten(plan, ref('fct_feedback'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
+-- The plan's customers' finance rows in other months were copied by the pre-hook.
 finance as (
     select * from {{ ref('stg_finance_monthly__customer_months') }}
+    where {{ in_rewritten_months(plan, 'month', 'label') }}
+    {%- if plan is not none %}
+    union all
+    select * from {{ rewrite_relation('finance') }}
+    {%- endif %}
 ),
 
 points as (
     select * from {{ ref('stg_loyalty_points__entries') }}
+),
+
+-- Lineage only: when the finance and points rows were loaded (staging drops _loaded_at).
+finance_loads as (
+    select
+        month,
+        customer_id,
+        max(_loaded_at) as _loaded_at
+    from (
+        select * from {{ source('raw', 'finance_monthly') }}
+        where {{ in_rewritten_months(plan, 'month', 'label') }}
+        {%- if plan is not none %}
+        union all
+        select * from {{ rewrite_relation('finance_loads') }}
+        {%- endif %}
+    ) as finance_rows
+    group by month, customer_id
+),
+
+points_loads as (
+    select
+        customer_id,
+        max(_loaded_at) as _loaded_at
+    from {{ source('raw', 'loyalty_points') }}
+    group by customer_id
 ),
 
 months as (
@@ -38,74 +85,62 @@ months as (
     from calendar
 ),
 
-last_month as (
-    select max(month_start) as month_start
-    from (
-        select max(date_day) as month_start from sales
-        union all
-        select max(date_day) from contacts
-        union all
-        select max(cast(valid_from as date)) from customer_versions
-    ) as data_days
-),
-
-activity as (
-    select customer_id, date_day from sales where customer_id is not null
-    union all
-    select customer_id, date_day from contacts where customer_id is not null
-    union all
-    select customer_id, date_day from feedback where customer_id is not null
-),
-
-activity_bounds as (
-    select
-        customer_id,
-        min(date_day) as first_day,
-        max(date_day) as last_day
-    from activity
-    group by customer_id
-),
-
-customer_bounds as (
-    select
-        customer_id,
-        min(coalesce(signup_date, cast(valid_from as date))) as first_day,
-        max(case when is_current and status = 'closed' then coalesce(closed_at, cast(valid_from as date)) end) as closed_day
-    from customer_versions
-    group by customer_id
+data_end as (
+    {{ customer_month_last_day('customer_versions', ref('fct_sales'), ref('fct_contacts')) }}
 ),
 
 -- A customer's months run from signup (or an earlier first activity) to the last month with
 -- data, or for a closed account to its closing month (or a later last activity: a return).
 customers as (
-    select
-        customer_bounds.customer_id,
-        case
-            when activity_bounds.first_day < customer_bounds.first_day then activity_bounds.first_day
-            else customer_bounds.first_day
-        end as first_day,
-        case
-            when customer_bounds.closed_day is null then null
-            when activity_bounds.last_day > customer_bounds.closed_day then activity_bounds.last_day
-            else customer_bounds.closed_day
-        end as closed_day
-    from customer_bounds
-    left join activity_bounds
-        on activity_bounds.customer_id = customer_bounds.customer_id
+    {{ customer_month_spans(
+        'customer_versions', ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback'),
+        only=customer_month_span_customers(plan, 'customer_versions') if plan else none,
+    ) }}
 ),
 
+customer_loads as (
+    select
+        customer_id,
+        max(_loaded_at) as _loaded_at
+    from customer_versions
+    group by customer_id
+),
+
+rewritten_months as (
+    select * from months
+    where {{ in_rewritten_months(plan, 'month_start', 'month_start') }}
+),
+
+-- Every customer in the rewritten months; the plan's customers in all their months.
 customer_months as (
     select
         customers.customer_id,
+        rewritten_months.month,
+        rewritten_months.month_start,
+        rewritten_months.next_month_start
+    from customers
+    cross join data_end
+    inner join rewritten_months
+        on rewritten_months.next_month_start > customers.first_day
+        and rewritten_months.month_start <= data_end.last_day
+        and (customers.closed_day is null or rewritten_months.month_start <= customers.closed_day)
+    {%- if plan is not none %}
+    union all
+    select
+        whole_customers.customer_id,
         months.month,
         months.month_start,
         months.next_month_start
-    from customers
-    cross join last_month
+    from (
+        select * from customers where {{ keys_in(plan, 'customer_id') }}
+    ) as whole_customers
+    cross join data_end
     inner join months
-        on months.next_month_start > customers.first_day
-        and months.month_start <= last_month.month_start
-        and (customers.closed_day is null or months.month_start <= customers.closed_day)
+        on months.next_month_start > whole_customers.first_day
+        and months.month_start <= data_end.last_day
+        and (whole_customers.closed_day is null or months.month_start <= whole_customers.closed_day)
+    where not {{ in_rewritten_months(plan, 'months.month_start', 'month_start') }}
+    {%- endif %}
 ),
 
 sales_months as (
@@ -118,9 +153,9 @@ sales_months as (
         end) as purchases,
         cast(sum(net_sales_krw) as bigint) as net_sales_krw,
         cast(sum(margin_krw) as bigint) as margin_krw,
-        cast(sum(cost_krw) as bigint) as cost_krw
+        cast(sum(cost_krw) as bigint) as cost_krw,
+        max(_loaded_at) as _loaded_at
     from sales
-    where customer_id is not null
     group by customer_id, month
 ),
 
@@ -132,9 +167,9 @@ contact_months as (
         count(case when contact_channel = 'call_center' then 1 end) as contacts_call_center,
         count(case when contact_channel in ('web', 'app') then 1 end) as contacts_web,
         count(case when source = 'campaign_touches' then 1 end) as contacts_campaign,
-        count(case when is_complaint then 1 end) as complaints
+        count(case when is_complaint then 1 end) as complaints,
+        max(_loaded_at) as _loaded_at
     from contacts
-    where customer_id is not null
     group by customer_id, month
 ),
 
@@ -143,30 +178,37 @@ feedback_months as (
         customer_id,
         month,
         avg(case when feedback_type = 'nps' then cast(score as double) end) as nps,
-        avg(case when feedback_type = 'csat' then cast(score as double) end) as csat
+        avg(case when feedback_type = 'csat' then cast(score as double) end) as csat,
+        max(_loaded_at) as _loaded_at
     from feedback
-    where customer_id is not null
     group by customer_id, month
 ),
 
 points_months as (
     select
         customer_id,
-        {{ month_label('entry_at') }} as month,
-        cast(sum(points) as bigint) as points
+        cast({{ dbt.date_trunc('month', 'entry_at') }} as date) as month_start,
+        sum(points) as points
     from points
-    group by customer_id, {{ month_label('entry_at') }}
+    group by customer_id, cast({{ dbt.date_trunc('month', 'entry_at') }} as date)
 ),
 
-early_points as (
+-- The balance after each month with entries, valid until the next such month. Entries dated
+-- before the customer's first month count in the first month.
+points_balances as (
     select
-        points_months.customer_id,
-        cast(sum(points_months.points) as bigint) as points
+        customer_id,
+        month_start,
+        coalesce(
+            lead(month_start) over (partition by customer_id order by month_start),
+            cast('9999-12-01' as date)
+        ) as next_entries_month,
+        sum(points) over (
+            partition by customer_id
+            order by month_start
+            rows between unbounded preceding and current row
+        ) as balance
     from points_months
-    inner join customers
-        on customers.customer_id = points_months.customer_id
-    where points_months.month < {{ month_label('customers.first_day') }}
-    group by points_months.customer_id
 ),
 
 keyed as (
@@ -205,13 +247,26 @@ final as (
         feedback_months.csat,
         finance.credit_grade,
         finance.days_past_due,
-        -- Entries dated before the customer's first month count in the first month.
-        cast(sum(coalesce(points_months.points, 0)) over (
-            partition by keyed.customer_id
-            order by keyed.month_start
-            rows between unbounded preceding and current row
-        ) + coalesce(early_points.points, 0) as bigint) as points_balance
+        cast(coalesce(points_balances.balance, 0) as bigint) as points_balance,
+        -- The month's last day, or for the month in progress the last day with data.
+        case
+            when keyed.next_month_start > data_end.last_day then data_end.last_day
+            else cast({{ dbt.dateadd('day', -1, 'keyed.next_month_start') }} as date)
+        end as date_day,
+        -- The latest load among the rows this row is computed from (the incremental high-water
+        -- mark): the customer's versions and points entries, the month's facts and finance.
+        greatest(
+            customer_loads._loaded_at,
+            coalesce(points_loads._loaded_at, customer_loads._loaded_at),
+            coalesce(sales_months._loaded_at, customer_loads._loaded_at),
+            coalesce(contact_months._loaded_at, customer_loads._loaded_at),
+            coalesce(feedback_months._loaded_at, customer_loads._loaded_at),
+            coalesce(finance_loads._loaded_at, customer_loads._loaded_at)
+        ) as _loaded_at
     from keyed
+    cross join data_end
+    inner join customer_loads
+        on customer_loads.customer_id = keyed.customer_id
     left join sales_months
         on sales_months.customer_id = keyed.customer_id
         and sales_months.month = keyed.month
@@ -224,11 +279,15 @@ final as (
     left join finance
         on finance.customer_id = keyed.customer_id
         and finance.month = keyed.month
-    left join points_months
-        on points_months.customer_id = keyed.customer_id
-        and points_months.month = keyed.month
-    left join early_points
-        on early_points.customer_id = keyed.customer_id
+    left join finance_loads
+        on finance_loads.customer_id = keyed.customer_id
+        and finance_loads.month = keyed.month
+    left join points_loads
+        on points_loads.customer_id = keyed.customer_id
+    left join points_balances
+        on points_balances.customer_id = keyed.customer_id
+        and points_balances.month_start <= keyed.month_start
+        and points_balances.next_entries_month > keyed.month_start
 )
 
 select * from final

@@ -1,0 +1,384 @@
+{#- Incremental periodic snapshots by month (fct_customer_month).
+
+    A month-grained model cannot rewrite days: it rewrites whole months, plus every month of
+    the keys (customers) whose history as a whole may have changed. A run's *plan* says which:
+
+      start      first day of the first month rewritten whole: the month of the incremental
+                 window start (incremental_bounds().start), or earlier when the table's latest
+                 month or the data's latest day lie before it (a run after a gap; data that
+                 went away), so the month in progress and every newer month are always redone;
+      months     older months rewritten whole: they received input rows loaded after the
+                 table's high-water mark (a late or corrected file, a finance delivery);
+      keys       the keys rewritten in every month (model-specific reasons, see the model), as
+                 a relation: a temporary table the pre-hook fills, once per run.
+
+    start and months are read while the model compiles, before its pre-hook deletes anything
+    (like incremental_bounds). The pre-hook then computes the keys from the table's current
+    rows and the new inputs, and deletes the plan's rows; the model writes them again
+    (append). A full build (first run, --full-refresh) has no plan: the model computes every
+    row.
+
+    The helpers use plain SQL and dbt cross-database macros only, so another target needs
+    nothing but delete support and temporary tables. -#}
+
+{#- The first day of the month of a date (a datetime.date or 'YYYY-MM-DD'). -#}
+{% macro month_of(day) -%}
+    {%- set d = modules.datetime.date.fromisoformat((day | string)[:10]) -%}
+    {{ return(d.replace(day=1)) }}
+{%- endmacro %}
+
+{#- The first day of the month after `month_start` (a datetime.date). -#}
+{% macro next_month_of(month_start) -%}
+    {{ return((month_start.replace(day=28) + modules.datetime.timedelta(days=4)).replace(day=1)) }}
+{%- endmacro %}
+
+{% macro date_literal(day) -%}
+    cast('{{ day }}' as date)
+{%- endmacro %}
+
+{#- First month rewritten whole, as a datetime.date: the month of the window start, unless
+    the table's latest month (month_start_column of this) or the data's latest day (SQL
+    last_day_sql) is older: then from there, so that no month between is left stale. -#}
+{% macro incremental_month_start(bounds, last_day_sql, month_start_column='month_start') -%}
+    {%- set result = run_query(
+        'select (select max(' ~ month_start_column ~ ') from ' ~ this ~ '), (' ~ last_day_sql ~ ')'
+    ) -%}
+    {%- set candidates = [month_of(bounds.start)] -%}
+    {%- for value in result.rows[0] -%}
+        {%- if value is not none -%}
+            {%- do candidates.append(month_of(value)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(candidates | min) }}
+{%- endmacro %}
+
+{#- Months (datetime.date month starts) before `before` holding rows loaded after
+    `high_water`. `inputs` is a list of {'relation': ..., 'month_start': SQL expression of the
+    row's month start, 'loaded_at': column (default _loaded_at)}. -#}
+{% macro months_loaded_after(inputs, high_water, before) -%}
+    {%- set selects = [] -%}
+    {%- for input in inputs -%}
+        {%- do selects.append(
+            'select distinct cast(' ~ input.month_start ~ ' as date) as month_start from ' ~ input.relation
+            ~ ' where ' ~ input.get('loaded_at', '_loaded_at') ~ " > cast('" ~ high_water ~ "' as timestamp)"
+        ) -%}
+    {%- endfor -%}
+    {%- set result = run_query(
+        'select distinct month_start from (' ~ (selects | join(' union all ')) ~ ') as loaded'
+        ~ ' where month_start < ' ~ date_literal(before) ~ ' order by month_start'
+    ) -%}
+    {%- set months = [] -%}
+    {%- for row in result.rows -%}
+        {%- do months.append(month_of(row[0])) -%}
+    {%- endfor -%}
+    {{ return(months) }}
+{%- endmacro %}
+
+{#- SQL predicate: does the row fall in the plan's rewritten months? `column` holds a date
+    (kind 'day': any day of the month, e.g. a fact's date_day), a month start (kind
+    'month_start') or a 'YYYY-MM' label (kind 'label'). 'true' when there is no plan (a full
+    build computes everything). The plan's keys are not part of it: see keys_in. -#}
+{% macro in_rewritten_months(plan, column, kind='day') -%}
+    {%- if plan is none -%}
+        true
+    {%- else -%}
+        {%- set terms = [] -%}
+        {%- if kind == 'label' -%}
+            {%- do terms.append(column ~ " >= '" ~ plan.start.strftime('%Y-%m') ~ "'") -%}
+            {%- if plan.months -%}
+                {%- set labels = [] -%}
+                {%- for month in plan.months -%}
+                    {%- do labels.append("'" ~ month.strftime('%Y-%m') ~ "'") -%}
+                {%- endfor -%}
+                {%- do terms.append(column ~ ' in (' ~ (labels | join(', ')) ~ ')') -%}
+            {%- endif -%}
+        {%- else -%}
+            {%- do terms.append(column ~ ' >= ' ~ date_literal(plan.start)) -%}
+            {%- for month in plan.months -%}
+                {%- if kind == 'day' -%}
+                    {%- do terms.append(
+                        '(' ~ column ~ ' >= ' ~ date_literal(month) ~ ' and ' ~ column ~ ' < '
+                        ~ date_literal(next_month_of(month)) ~ ')'
+                    ) -%}
+                {%- else -%}
+                    {%- do terms.append(column ~ ' = ' ~ date_literal(month)) -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
+        ({{ terms | join(' or ') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL predicate: is key_column one of the plan's keys? 'false' without a plan. -#}
+{% macro keys_in(plan, key_column) -%}
+    {%- if plan is none -%}
+        false
+    {%- else -%}
+        {{ key_column }} in (select {{ plan.key_column }} from {{ plan.keys_relation }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The rows of `relation` a run needs: those in the rewritten months, plus every row of the
+    plan's keys, as two branches so that each filter reaches the scan (an OR of a date range
+    and a key lookup would read the whole table). `where`: a further filter on both. -#}
+{% macro select_rewritten(plan, relation, column, kind='day', key_column=none, where='true') -%}
+    select * from {{ relation }}
+    where {{ where }}
+        and {{ in_rewritten_months(plan, column, kind) }}
+    {%- if plan is not none and key_column %}
+    union all
+    select * from {{ relation }}
+    where {{ where }}
+        and {{ keys_in(plan, key_column) }}
+        and not {{ in_rewritten_months(plan, column, kind) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- A temporary relation of the run (connection-local, no schema): its keys ('keys'), or an
+    input's rows for those keys ('finance', ...). -#}
+{% macro rewrite_relation(name) -%}
+    {{ return(api.Relation.create(identifier=this.identifier ~ '__rewritten_' ~ name)) }}
+{%- endmacro %}
+
+{#- Pre-hook: fill the plan's keys relation from `keys_sql` (a select of plan.key_column,
+    computed against the table's current rows), copy each of `extracts` ({'name', 'relation',
+    'column', 'kind'}: an input, and its month column as for in_rewritten_months) for those
+    keys outside the rewritten months into rewrite_relation(name), then delete the plan's
+    rows. The copies take the keys as a literal list (up to `max_listed` keys), which reaches
+    a view's scan where a join would not: the model reads them instead of the input. -#}
+{% macro rewrite_months(plan, keys_sql, extracts=[], month_start_column='month_start', max_listed=20000) -%}
+    {%- if plan is not none -%}
+        {%- do run_query('drop table if exists ' ~ plan.keys_relation) -%}
+        {%- do run_query(create_table_as(true, plan.keys_relation, keys_sql)) -%}
+        {%- set listed = none -%}
+        {%- if extracts -%}
+            {%- set keys = run_query('select ' ~ plan.key_column ~ ' from ' ~ plan.keys_relation).columns[0].values() -%}
+            {%- if keys | length <= max_listed -%}
+                {%- set quoted = [] -%}
+                {%- for key in keys -%}
+                    {%- do quoted.append("'" ~ (key | string | replace("'", "''")) ~ "'") -%}
+                {%- endfor -%}
+                {%- set listed = quoted | join(', ') if quoted else 'null' -%}
+            {%- endif -%}
+        {%- endif -%}
+        {%- for extract in extracts -%}
+            {%- set relation = rewrite_relation(extract.name) -%}
+            {%- set key_filter = (plan.key_column ~ ' in (' ~ listed ~ ')') if listed is not none
+                else keys_in(plan, plan.key_column) -%}
+            {%- do run_query('drop table if exists ' ~ relation) -%}
+            {%- do run_query(create_table_as(true, relation,
+                'select * from ' ~ extract.relation ~ ' where ' ~ key_filter
+                ~ ' and not ' ~ in_rewritten_months(plan, extract.column, extract.kind)
+            )) -%}
+        {%- endfor -%}
+        delete from {{ this }}
+        where {{ in_rewritten_months(plan, month_start_column, 'month_start') }}
+            or {{ keys_in(plan, plan.key_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- fct_customer_month ------------------------------------------------------------------ -#}
+
+{#- Each customer's span of months, as (customer_id, first_day, closed_day): months run from
+    the month of first_day (signup, or an earlier first activity) to the last month with data,
+    or for a closed account to the month of closed_day (its closing, or a later last
+    activity: a return). Shared by the model and its incremental plan, so both agree.
+    With `only` (SQL selecting customer_ids), activity is read for those customers only: the
+    others get the span their versions give, which the caller must know is enough. -#}
+{% macro customer_month_spans(customer_versions, sales, contacts, feedback, only=none) -%}
+    {%- set restrict = ('and customer_id in (' ~ only ~ ')') if only else '' -%}
+    select
+        customer_bounds.customer_id,
+        case
+            when activity_bounds.first_day < customer_bounds.first_day then activity_bounds.first_day
+            else customer_bounds.first_day
+        end as first_day,
+        case
+            when customer_bounds.closed_day is null then null
+            when activity_bounds.last_day > customer_bounds.closed_day then activity_bounds.last_day
+            else customer_bounds.closed_day
+        end as closed_day
+    from (
+        select
+            customer_id,
+            min(coalesce(signup_date, cast(valid_from as date))) as first_day,
+            max(case
+                when is_current and status = 'closed' then coalesce(closed_at, cast(valid_from as date))
+            end) as closed_day
+        from {{ customer_versions }}
+        group by customer_id
+    ) as customer_bounds
+    left join (
+        select
+            customer_id,
+            min(date_day) as first_day,
+            max(date_day) as last_day
+        from (
+            select customer_id, date_day from {{ sales }} where customer_id is not null {{ restrict }}
+            union all
+            select customer_id, date_day from {{ contacts }} where customer_id is not null {{ restrict }}
+            union all
+            select customer_id, date_day from {{ feedback }} where customer_id is not null {{ restrict }}
+        ) as activity
+        group by customer_id
+    ) as activity_bounds
+        on activity_bounds.customer_id = customer_bounds.customer_id
+{%- endmacro %}
+
+{#- Customers whose span the model must compute from their activity: closed accounts (a
+    return extends the span), the plan's keys (every month rewritten), and customers who
+    signed up after the first rewritten month (activity before signup can start the span
+    earlier). Any other customer signed up by the first rewritten month, so every rewritten
+    month is in its span whatever its activity. -#}
+{% macro customer_month_span_customers(plan, customer_versions) -%}
+    {%- set first = ([plan.start] + plan.months) | min -%}
+    select customer_id
+    from {{ customer_versions }}
+    group by customer_id
+    having max(case when is_current and status = 'closed' then 1 else 0 end) = 1
+        or min(coalesce(signup_date, cast(valid_from as date))) >= {{ date_literal(next_month_of(first)) }}
+        or {{ keys_in(plan, 'customer_id') }}
+{%- endmacro %}
+
+{#- The last day with data: months run up to the one holding it. -#}
+{% macro customer_month_last_day(customer_versions, sales, contacts) -%}
+    select max(last_day) as last_day from (
+        select max(date_day) as last_day from {{ sales }}
+        union all
+        select max(date_day) from {{ contacts }}
+        union all
+        select max(cast(valid_from as date)) from {{ customer_versions }}
+    ) as data_days
+{%- endmacro %}
+
+{#- The rewrite plan of fct_customer_month (see the top of this file), or none for a full
+    build. `months` are older months with fact or finance rows loaded after the high-water
+    mark. The keys (customer_month_keys) are the customers rewritten in every month. -#}
+{% macro customer_month_plan() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if '_loaded_at' not in columns or 'date_day' not in columns -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ ' predates incremental months (no date_day/_loaded_at columns): rebuild it once with'
+            ~ ' dbt build --full-refresh --select fct_customer_month'
+        ) }}
+    {%- endif -%}
+    {%- set plan = {
+        'start': modules.datetime.date(1900, 1, 1),
+        'months': [],
+        'high_water': '1900-01-01 00:00:00',
+        'keys_relation': rewrite_relation('keys'),
+        'key_column': 'customer_id',
+    } -%}
+    {%- set bounds = incremental_bounds() -%}
+    {%- if not bounds -%}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- set versions = ref('int_customers_versioned') -%}
+    {%- set facts = [ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')] -%}
+    {%- set start = incremental_month_start(bounds, customer_month_last_day(versions, facts[0], facts[1])) -%}
+    {%- set inputs = [] -%}
+    {%- for fact in facts -%}
+        {%- do inputs.append({'relation': fact, 'month_start': dbt.date_trunc('month', 'date_day')}) -%}
+    {%- endfor -%}
+    {%- do inputs.append({
+        'relation': source('raw', 'finance_monthly'),
+        'month_start': dbt.concat(['month', "'-01'"]),
+    }) -%}
+    {%- do plan.update({
+        'start': start,
+        'months': months_loaded_after(inputs, bounds.high_water, start),
+        'high_water': bounds.high_water,
+    }) -%}
+    {{ return(plan) }}
+{%- endmacro %}
+
+{#- The customers of a run whose every month is rewritten, because their rows can change in
+    any month:
+      - a customer version loaded after the high-water mark (a new version re-keys months,
+        a corrected signup or closing date moves the span);
+      - a loyalty-points entry loaded after it (the balance is cumulative: an entry, or a
+        re-delivered entry moved to another day, changes every later month);
+      - a span below the plan's start that no longer matches the table's rows: a return
+        after the closing month, activity before signup, or such activity corrected away.
+    Everything else in an older month depends only on that month's facts and finance rows,
+    which the plan's months cover. Must run before the table's rows are deleted. -#}
+{% macro customer_month_keys(plan) -%}
+    {%- set below = date_literal(plan.start) -%}
+    {%- set last_below = 'cast(' ~ dbt.dateadd('month', -1, below) ~ ' as date)' -%}
+    {%- set high_water = "cast('" ~ plan.high_water ~ "' as timestamp)" -%}
+    with
+
+    versions as (
+        select * from {{ ref('int_customers_versioned') }}
+    ),
+
+    spans as (
+        {{ customer_month_spans('versions', ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')) }}
+    ),
+
+    new_spans as (
+        select
+            customer_id,
+            cast({{ dbt.date_trunc('month', 'first_day') }} as date) as first_month,
+            case
+                when closed_day is not null and closed_day < {{ last_below }}
+                    then cast({{ dbt.date_trunc('month', 'closed_day') }} as date)
+                else {{ last_below }}
+            end as last_month
+        from spans
+    ),
+
+    new_below as (
+        select * from new_spans where first_month <= last_month
+    ),
+
+    old_below as (
+        select customer_id, min(month_start) as first_month, max(month_start) as last_month
+        from {{ this }}
+        where month_start < {{ below }}
+        group by customer_id
+    ),
+
+    moved as (
+        select coalesce(new_below.customer_id, old_below.customer_id) as customer_id
+        from new_below
+        full outer join old_below
+            on old_below.customer_id = new_below.customer_id
+        where new_below.customer_id is null
+            or old_below.customer_id is null
+            or new_below.first_month <> old_below.first_month
+            or new_below.last_month <> old_below.last_month
+    )
+
+    select customer_id from moved
+    union
+    select customer_id from versions where _loaded_at > {{ high_water }}
+    union
+    select customer_id from {{ source('raw', 'loyalty_points') }}
+    where _loaded_at > {{ high_water }} and customer_id is not null
+{%- endmacro %}
+
+{#- fct_customer_month's pre-hook. -#}
+{% macro rewrite_customer_months() -%}
+    {%- set plan = customer_month_plan() -%}
+    {%- if plan is not none -%}
+        {{ rewrite_months(plan, customer_month_keys(plan), extracts=[
+            {
+                'name': 'finance',
+                'relation': ref('stg_finance_monthly__customer_months'),
+                'column': 'month',
+                'kind': 'label',
+            },
+            {
+                'name': 'finance_loads',
+                'relation': source('raw', 'finance_monthly'),
+                'column': 'month',
+                'kind': 'label',
+            },
+        ]) }}
+    {%- endif -%}
+{%- endmacro %}

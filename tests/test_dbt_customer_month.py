@@ -1,0 +1,194 @@
+"""fct_customer_month is incremental by month: a daily run rewrites only the months it must.
+
+A clean generated set (200 customers from 2024-01-01) is ingested and built up to 2024-04-07
+the way production does it. Then, as in production:
+
+1. one more day (04-08) arrives and is built with a 2-day lookback. Before that build every
+   row of January, February and April is marked (complaints = -1): April is the window's month
+   and must be rewritten whole; in January and February only customers whose history as a
+   whole can have changed (a new version, a points entry, activity on the new day) may be;
+2. a corrected POS file for a January day is re-delivered (one line's qty + 1) and the same
+   day is built again: January must be rewritten from the corrected fact;
+3. a full refresh of a copy of the warehouse must give exactly the incremental table.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from warehouse.build import build
+from warehouse.config import load_settings
+
+CUSTOMERS, DAYS, SEED = 200, 100, 11
+START = date(2024, 1, 1)
+BUILT_UNTIL = date(2024, 4, 7)
+NEXT_DAY = date(2024, 4, 8)
+LOOKBACK = 2
+SELECT = "+fct_customer_month"
+NO_TESTS = "resource_type:test resource_type:unit_test"
+MARKED_OLD = ("2024-01", "2024-02")
+MARKED_WINDOW = "2024-04"
+
+
+def _settings(home: Path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CRMWH_HOME", str(home))
+        return load_settings()
+
+
+def _build(settings, run_date: date, full_refresh: bool = False) -> None:
+    build(
+        settings,
+        full_refresh=full_refresh,
+        select=SELECT,
+        exclude=NO_TESTS,
+        vars={"run_date": run_date.isoformat(), "lookback_days": LOOKBACK},
+    )
+
+
+def _correct_a_january_line(landing: Path) -> dict:
+    """Add 1 to the qty of the first identified sale line of a mid-January POS file."""
+    for day in range(10, 20):
+        for path in sorted((landing / "pos_sales" / f"dt=2024-01-{day:02d}").glob("*.csv")):
+            lines = path.read_text().splitlines()
+            for i, line in enumerate(lines[1:], start=1):
+                fields = line.split(",")
+                customer, qty = fields[4].strip('"'), int(fields[6])
+                if customer and qty > 0:
+                    fields[6] = str(qty + 1)
+                    lines[i] = ",".join(fields)
+                    path.write_text("\n".join(lines) + "\n")
+                    return {"day": date(2024, 1, day), "customer_id": customer, "unit_price": int(fields[7])}
+    raise AssertionError("no identified January POS sale line in the generated set")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from warehouse.generate import generate
+    from warehouse.ingest import ingest
+
+    out = tmp_path_factory.mktemp("gen_customer_month")
+    generate(out, CUSTOMERS, START, DAYS, seed=SEED, clean=True)
+    landing = out / "landing"
+    settings = _settings(tmp_path_factory.mktemp("customer_month"))
+    wh = str(settings.warehouse)
+    days = [START + timedelta(days=d) for d in range((BUILT_UNTIL - START).days + 1)]
+    ingest(settings.warehouse, landing, days=days)
+    _build(settings, BUILT_UNTIL)
+
+    # 1. One more day, with every row of the marked months marked.
+    with duckdb.connect(wh) as con:
+        con.execute("create table main.saved as select customer_id, month, complaints from marts.fct_customer_month")
+        marked = (*MARKED_OLD, MARKED_WINDOW)
+        con.execute(f"update marts.fct_customer_month set complaints = -1 where month in {marked}")
+        old_rows = con.execute(f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD}").fetchone()[0]
+    run_id = ingest(settings.warehouse, landing, days=[NEXT_DAY])["run_id"]
+    _build(settings, NEXT_DAY)
+    with duckdb.connect(wh) as con:
+        next_day = {
+            "old_rows": old_rows,
+            "old_kept": con.execute(
+                f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD} and complaints = -1"
+            ).fetchone()[0],
+            "old_rewritten_customers": {
+                row[0]
+                for row in con.execute(
+                    f"""select distinct customer_id from marts.fct_customer_month
+                        where month in {MARKED_OLD} and complaints <> -1"""
+                ).fetchall()
+            },
+            "window_kept": con.execute(
+                "select count(*) from marts.fct_customer_month where month = ? and complaints = -1", [MARKED_WINDOW]
+            ).fetchone()[0],
+            "window_rows": con.execute(
+                "select count(*) from marts.fct_customer_month where month = ?", [MARKED_WINDOW]
+            ).fetchone()[0],
+            # Customers the new day brought anything about: they may be rewritten in any month.
+            "new_day_customers": {
+                row[0]
+                for row in con.execute(
+                    """select customer_id from raw.customers where _run_id = $run
+                       union select customer_id from raw.loyalty_points where _run_id = $run
+                       union select customer_id from marts.fct_sales where date_day = $day
+                       union select customer_id from marts.fct_contacts where date_day = $day
+                       union select customer_id from marts.fct_feedback where date_day = $day""",
+                    {"run": run_id, "day": NEXT_DAY},
+                ).fetchall()
+            },
+        }
+        # Put the marked values back, so the table can be compared with a full refresh.
+        con.execute(
+            """update marts.fct_customer_month as m set complaints = saved.complaints from main.saved
+               where saved.customer_id = m.customer_id and saved.month = m.month and m.complaints = -1"""
+        )
+        con.execute("drop table main.saved")
+
+    # 2. A corrected January file, re-delivered.
+    corrected = _correct_a_january_line(landing)
+    month_net = """select net_sales_krw, _loaded_at from marts.fct_customer_month
+                   where customer_id = ? and month = '2024-01'"""
+    with duckdb.connect(wh, read_only=True) as con:
+        before = con.execute(month_net, [corrected["customer_id"]]).fetchone()
+        high_water = con.execute("select max(_loaded_at) from marts.fct_customer_month").fetchone()[0]
+    ingest(settings.warehouse, landing, days=[corrected["day"]])
+    _build(settings, NEXT_DAY)
+    with duckdb.connect(wh, read_only=True) as con:
+        after = con.execute(month_net, [corrected["customer_id"]]).fetchone()
+        january = con.execute(
+            """select
+                   (select sum(net_sales_krw) from marts.fct_customer_month where month = '2024-01'),
+                   (select sum(net_sales_krw) from marts.fct_sales where month = '2024-01'
+                        and customer_id in (select customer_id from marts.fct_customer_month))"""
+        ).fetchone()
+        incremental = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
+
+    # 3. A full refresh of a copy.
+    copy = _settings(tmp_path_factory.mktemp("customer_month_full"))
+    copy.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.warehouse, copy.warehouse)
+    _build(copy, NEXT_DAY, full_refresh=True)
+    with duckdb.connect(str(copy.warehouse), read_only=True) as con:
+        full = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
+
+    return {
+        "next_day": next_day,
+        "corrected": corrected,
+        "before": before,
+        "after": after,
+        "high_water": high_water,
+        "january": january,
+        "incremental": incremental,
+        "full": full,
+    }
+
+
+def test_one_more_day_rewrites_the_window_month_not_older_months(runs: dict) -> None:
+    seen = runs["next_day"]
+    # April (the window's month) was rewritten whole.
+    assert seen["window_rows"] > 100
+    assert seen["window_kept"] == 0
+    # January and February were not: only customers the new day brought news about were
+    # rewritten there, and most rows kept their mark.
+    assert seen["old_rows"] > 200
+    assert seen["old_rewritten_customers"] <= seen["new_day_customers"]
+    assert seen["old_kept"] >= 0.8 * seen["old_rows"]
+
+
+def test_late_correction_to_an_old_month_is_picked_up(runs: dict) -> None:
+    net_before, loaded_before = runs["before"]
+    net_after, loaded_after = runs["after"]
+    assert net_after == net_before + runs["corrected"]["unit_price"]
+    # The row now carries the corrected file's load time: the new high-water mark.
+    assert loaded_before <= runs["high_water"] < loaded_after
+    snapshot, facts = runs["january"]
+    assert snapshot == facts
+
+
+def test_incremental_by_month_equals_full_refresh(runs: dict) -> None:
+    assert len(runs["incremental"]) > 500
+    assert runs["incremental"] == runs["full"]
