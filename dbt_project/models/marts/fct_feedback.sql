@@ -5,8 +5,17 @@
         unique_key='date_day',
         on_schema_change='fail',
         pre_hook="{{ delete_incremental_window() }}",
+        meta={
+            'incremental_inputs': {
+                'stg_voc__cases': 'received_at',
+                'stg_surveys__responses': 'responded_at',
+            },
+        },
     )
 }}
+-- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql):
+-- depends_on: {{ ref('stg_voc__cases') }}
+-- depends_on: {{ ref('stg_surveys__responses') }}
 -- One row per VOC case (its latest version) or survey response.
 with
 
