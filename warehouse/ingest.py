@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 import secrets
 import tempfile
@@ -223,10 +224,13 @@ def load_lines(con: duckdb.DuckDBPyConnection, entries: list[Entry], quotes: boo
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, source: Source, entries: list[Entry]) -> None:
     """``_stage``: one row per non-blank line, each contract field as VARCHAR (JSON text for
-    structs and nested lists), and a parse error when the line is not a JSON object."""
+    structs and nested lists), and a parse error when the line is not a JSON object.
+
+    ``from_json`` into a struct of VARCHARs reads every field in one pass (as
+    ``json_extract_string`` does, at two thirds of its cost)."""
     names = list(source.column_names) + [n.field for n in source.nested]
-    paths = "[" + ", ".join(sql_str("$." + json_key(n)) for n in names) + "]"
-    cols = ", ".join(f"v[{i + 1}] as {quote('c_' + n)}" for i, n in enumerate(names))
+    fields = sql_str(json.dumps(dict.fromkeys(names, "VARCHAR")))
+    cols = ", ".join(f"v[{sql_str(n)}] as {quote('c_' + n)}" for n in names)
     drop_stage(con)
     con.execute(
         f"""
@@ -240,7 +244,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, source: Source, entries: list[E
             from _lines where ltrim(t) <> ''
         ), extracted as (
             select file_id, line, raw_text, parse_error,
-                   case when parse_error is null then json_extract_string(raw_text, {paths}) end as v
+                   case when parse_error is null then from_json(raw_text, {fields}) end as v
             from parsed
         )
         select file_id, line, raw_text, parse_error, {cols} from extracted
