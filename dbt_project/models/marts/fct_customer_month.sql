@@ -51,6 +51,21 @@ finance as (
 points as (
     select * from {{ ref('stg_loyalty_points__entries') }}
 ),
+{%- if plan is not none %}
+
+-- The balances of the rows the pre-hook deleted in older months, and of the month before the
+-- window, for customers whose points did not change (see customer_month_keys).
+previous_balances as (
+    select * from {{ rewrite_relation('balances') }}
+    where not {{ keys_in(plan, 'customer_id') }}
+),
+
+window_base as (
+    select customer_id, points_balance
+    from previous_balances
+    where month_start = cast({{ dbt.dateadd('month', -1, date_literal(plan.start)) }} as date)
+),
+{%- endif %}
 
 -- Lineage only: when the finance and points rows were loaded (staging drops _loaded_at).
 finance_loads as (
@@ -186,15 +201,23 @@ feedback_months as (
 
 points_months as (
     select
-        customer_id,
-        cast({{ dbt.date_trunc('month', 'entry_at') }} as date) as month_start,
-        sum(points) as points
+        points.customer_id,
+        cast({{ dbt.date_trunc('month', 'points.entry_at') }} as date) as month_start,
+        sum(points.points) as points
     from points
-    group by customer_id, cast({{ dbt.date_trunc('month', 'entry_at') }} as date)
+    {%- if plan is not none %}
+    -- Customers with a balance before the window need the window's entries only.
+    left join window_base
+        on window_base.customer_id = points.customer_id
+    where points.entry_at >= cast({{ date_literal(plan.start) }} as timestamp)
+        or window_base.customer_id is null
+    {%- endif %}
+    group by points.customer_id, cast({{ dbt.date_trunc('month', 'points.entry_at') }} as date)
 ),
 
--- The balance after each month with entries, valid until the next such month. Entries dated
--- before the customer's first month count in the first month.
+-- The balance after each month with entries, valid until the next such month (from the
+-- window's start, for customers with a balance before it). Entries dated before the
+-- customer's first month count in the first month.
 points_balances as (
     select
         customer_id,
@@ -247,7 +270,16 @@ final as (
         feedback_months.csat,
         finance.credit_grade,
         finance.days_past_due,
+        {%- if plan is not none %}
+        cast(case
+            when previous_balances.points_balance is not null then previous_balances.points_balance
+            when keyed.month_start >= {{ date_literal(plan.start) }}
+                then coalesce(window_base.points_balance, 0) + coalesce(points_balances.balance, 0)
+            else coalesce(points_balances.balance, 0)
+        end as bigint) as points_balance,
+        {%- else %}
         cast(coalesce(points_balances.balance, 0) as bigint) as points_balance,
+        {%- endif %}
         -- The month's last day, or for the month in progress the last day with data.
         case
             when keyed.next_month_start > data_end.last_day then data_end.last_day
@@ -288,6 +320,13 @@ final as (
         on points_balances.customer_id = keyed.customer_id
         and points_balances.month_start <= keyed.month_start
         and points_balances.next_entries_month > keyed.month_start
+    {%- if plan is not none %}
+    left join previous_balances
+        on previous_balances.customer_id = keyed.customer_id
+        and previous_balances.month_start = keyed.month_start
+    left join window_base
+        on window_base.customer_id = keyed.customer_id
+    {%- endif %}
 )
 
 select * from final
