@@ -387,12 +387,6 @@
                 'column': 'month',
                 'kind': 'label',
             },
-            {
-                'name': 'finance_loads',
-                'relation': source('raw', 'finance_monthly'),
-                'column': 'month',
-                'kind': 'label',
-            },
         ]) }}
     {%- endif -%}
 {%- endmacro %}

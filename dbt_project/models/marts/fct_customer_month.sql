@@ -68,21 +68,14 @@ window_base as (
 ),
 {%- endif %}
 
--- Lineage only: when the finance and points rows were loaded (staging drops _loaded_at).
+-- Lineage only (staging drops _loaded_at): when each month's finance delivery and each
+-- customer's points entries were loaded.
 finance_loads as (
     select
         month,
-        customer_id,
         max(_loaded_at) as _loaded_at
-    from (
-        select * from {{ source('raw', 'finance_monthly') }}
-        where {{ in_rewritten_months(plan, 'month', 'label') }}
-        {%- if plan is not none %}
-        union all
-        select * from {{ rewrite_relation('finance_loads') }}
-        {%- endif %}
-    ) as finance_rows
-    group by month, customer_id
+    from {{ source('raw', 'finance_monthly') }}
+    group by month
 ),
 
 points_loads as (
@@ -287,7 +280,8 @@ final as (
             else cast({{ dbt.dateadd('day', -1, 'keyed.next_month_start') }} as date)
         end as date_day,
         -- The latest load among the rows this row is computed from (the incremental high-water
-        -- mark): the customer's versions and points entries, the month's facts and finance.
+        -- mark): the customer's versions and points entries, the month's facts, and the month's
+        -- finance delivery (as a whole: it is rewritten as a whole).
         greatest(
             customer_loads._loaded_at,
             coalesce(points_loads._loaded_at, customer_loads._loaded_at),
@@ -313,8 +307,7 @@ final as (
         on finance.customer_id = keyed.customer_id
         and finance.month = keyed.month
     left join finance_loads
-        on finance_loads.customer_id = keyed.customer_id
-        and finance_loads.month = keyed.month
+        on finance_loads.month = keyed.month
     left join points_loads
         on points_loads.customer_id = keyed.customer_id
     left join points_balances
