@@ -49,8 +49,10 @@ if TYPE_CHECKING:  # duckdb is imported where a connection is made, so `crmwh --
 
 BOM = b"\xef\xbb\xbf"
 LOCAL_TIMESTAMP = r"\d{4}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d(\.\d+)?)?)?"  # a time without an offset
-BATCH_FILES = 500
-BATCH_BYTES = 256 * 1024 * 1024
+# A batch's text is held in memory about three times over while its lines are cut (peak near
+# 1 GB at 128 MB); every commit rewrites the table's last row group, so batches are large.
+BATCH_FILES = 5000
+BATCH_BYTES = 128 * 1024 * 1024
 
 
 class IngestError(RuntimeError):
@@ -912,8 +914,8 @@ def ingest(
 
 def batches(files: list[tuple[Source, Path]]) -> list[tuple[Source, list[Path]]]:
     """Group the files per source (in order of first appearance) into batches of at most
-    BATCH_FILES files and about BATCH_BYTES bytes: per-file work in DuckDB costs a few
-    milliseconds per statement, so small files (POS: one per store and day) load together."""
+    BATCH_FILES files and about BATCH_BYTES bytes: a batch costs a few statements and a
+    commit whatever its size, so small files (POS: one per store and day) load together."""
     per_source: dict[str, list[Path]] = {}
     sources: dict[str, Source] = {}
     for source, path in files:
