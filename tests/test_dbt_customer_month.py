@@ -9,7 +9,9 @@ the way production does it. Then, as in production:
    whole can have changed (a new version, a points entry, activity on the new day) may be;
 2. a corrected POS file for a January day is re-delivered (one line's qty + 1) and the same
    day is built again: January must be rewritten from the corrected fact;
-3. a full refresh of a copy of the warehouse must give exactly the incremental table.
+3. an account closed in January or February buys again on 04-09 (a late return): its span
+   now runs to April, so the months between, older than the window, must appear;
+4. a full refresh of a copy of the warehouse must give exactly the incremental table.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CUSTOMERS, DAYS, SEED = 200, 100, 11
 START = date(2024, 1, 1)
 BUILT_UNTIL = date(2024, 4, 7)
 NEXT_DAY = date(2024, 4, 8)
+RETURN_DAY = date(2024, 4, 9)
 LOOKBACK = 2
 SELECT = "+fct_customer_month"
 NO_TESTS = "resource_type:test resource_type:unit_test"
@@ -65,6 +68,15 @@ def _correct_a_january_line(landing: Path) -> dict:
                     path.write_text("\n".join(lines) + "\n")
                     return {"day": date(2024, 1, day), "customer_id": customer, "unit_price": int(fields[7])}
     raise AssertionError("no identified January POS sale line in the generated set")
+
+
+def _add_a_purchase(landing: Path, day: date, customer_id: str) -> None:
+    """Append a purchase by customer_id to the day's first POS file."""
+    path = sorted((landing / "pos_sales" / f"dt={day.isoformat()}").glob("*.csv"))[0]
+    store = path.stem.split("_")[1]
+    stamp = day.strftime("%Y%m%d")
+    line = f'"{stamp}-99999",1,"{store}","{stamp}120000","{customer_id}","P00001",1,10000,0,"CARD",'
+    path.write_text(path.read_text().rstrip("\n") + "\n" + line + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +157,38 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                    (select sum(net_sales_krw) from marts.fct_sales where month = '2024-01'
                         and customer_id in (select customer_id from marts.fct_customer_month))"""
         ).fetchone()
+
+    # 3. A closed account buys again.
+    with duckdb.connect(wh, read_only=True) as con:
+        closed = con.execute(
+            """select v.customer_id
+               from intermediate.int_customers_versioned as v
+               join marts.fct_customer_month as m on m.customer_id = v.customer_id
+               where v.is_current and v.status = 'closed'
+               group by v.customer_id
+               having max(m.month) < '2024-03'
+               order by v.customer_id
+               limit 1"""
+        ).fetchone()
+    assert closed, "no account closed before March in the generated set"
+    returning = closed[0]
+    _add_a_purchase(landing, RETURN_DAY, returning)
+    ingest(settings.warehouse, landing, days=[RETURN_DAY])
+    _build(settings, RETURN_DAY)
+    with duckdb.connect(wh, read_only=True) as con:
+        returned_months = [
+            row[0]
+            for row in con.execute(
+                "select month from marts.fct_customer_month where customer_id = ? order by month", [returning]
+            ).fetchall()
+        ]
         incremental = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
 
-    # 3. A full refresh of a copy.
+    # 4. A full refresh of a copy.
     copy = _settings(tmp_path_factory.mktemp("customer_month_full"))
     copy.warehouse.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(settings.warehouse, copy.warehouse)
-    _build(copy, NEXT_DAY, full_refresh=True)
+    _build(copy, RETURN_DAY, full_refresh=True)
     with duckdb.connect(str(copy.warehouse), read_only=True) as con:
         full = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
 
@@ -162,6 +199,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "after": after,
         "high_water": high_water,
         "january": january,
+        "returned_months": returned_months,
         "incremental": incremental,
         "full": full,
     }
@@ -187,6 +225,20 @@ def test_late_correction_to_an_old_month_is_picked_up(runs: dict) -> None:
     assert loaded_before <= runs["high_water"] < loaded_after
     snapshot, facts = runs["january"]
     assert snapshot == facts
+
+
+def test_late_return_of_a_closed_account_reopens_its_months(runs: dict) -> None:
+    months = runs["returned_months"]
+    # Contiguous from the first month to April: March and any month after the closing one,
+    # older than the window (April), were written.
+    assert months[-1] == "2024-04"
+    assert "2024-03" in months
+    first = date.fromisoformat(months[0] + "-01")
+    expected = []
+    while first <= date(2024, 4, 1):
+        expected.append(first.strftime("%Y-%m"))
+        first = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    assert months == expected
 
 
 def test_incremental_by_month_equals_full_refresh(runs: dict) -> None:

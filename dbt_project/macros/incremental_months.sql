@@ -362,20 +362,28 @@
     where _loaded_at > {{ high_water }} and customer_id is not null
 {%- endmacro %}
 
-{#- fct_customer_month's pre-hook. -#}
+{#- fct_customer_month's pre-hook. Besides the keys and their finance rows, it keeps the
+    points balances the deleted rows had in older months and in the month before the window,
+    for customers outside the keys (whose entries did not change): a rewritten month's
+    balance is then its old balance (older months) or the balance before the window plus the
+    window's entries, and the model need not add up every customer's whole points history. -#}
 {% macro rewrite_customer_months() -%}
     {%- set plan = customer_month_plan() -%}
     {%- if plan is not none -%}
+        {%- set balances = rewrite_relation('balances') -%}
+        {%- set before_window = 'cast(' ~ dbt.dateadd('month', -1, date_literal(plan.start)) ~ ' as date)' -%}
+        {%- do run_query('drop table if exists ' ~ balances) -%}
+        {%- do run_query(create_table_as(true, balances,
+            'select customer_id, month_start, points_balance from ' ~ this
+            ~ ' where month_start < ' ~ date_literal(plan.start)
+            ~ ' and (month_start = ' ~ before_window ~ ' or '
+            ~ in_rewritten_months({'start': modules.datetime.date(9999, 1, 1), 'months': plan.months},
+                'month_start', 'month_start') ~ ')'
+        )) -%}
         {{ rewrite_months(plan, customer_month_keys(plan), extracts=[
             {
                 'name': 'finance',
                 'relation': ref('stg_finance_monthly__customer_months'),
-                'column': 'month',
-                'kind': 'label',
-            },
-            {
-                'name': 'finance_loads',
-                'relation': source('raw', 'finance_monthly'),
                 'column': 'month',
                 'kind': 'label',
             },

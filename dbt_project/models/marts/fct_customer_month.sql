@@ -11,11 +11,12 @@
 -- (or the month the account closed): a periodic snapshot for time-series analysis.
 --
 -- Incremental by month (macros/incremental_months.sql): a run deletes and writes again the
--- months from the incremental window's month on, older months that received rows loaded after
--- the table's high-water mark, and every month of the customers whose history may have
--- changed (a new version, a points entry, a span that moved). The facts and finance are read
--- for those rows only; the spans (first and last activity) and the points balance read all
--- history, but only a few narrow columns. A full build computes every row.
+-- months from the incremental window's month on, older months that received fact or finance
+-- rows loaded after the table's high-water mark, and every month of the customers whose
+-- history may have changed (a new version, a points entry, a span that moved: see
+-- customer_month_keys). Facts and finance are read for those rows only, activity spans for
+-- the customers whose span can matter there, and a rewritten row's points balance starts from
+-- the balance the table held before the window. A full build computes every row.
 with
 
 customer_versions as (
@@ -51,22 +52,30 @@ finance as (
 points as (
     select * from {{ ref('stg_loyalty_points__entries') }}
 ),
+{%- if plan is not none %}
 
--- Lineage only: when the finance and points rows were loaded (staging drops _loaded_at).
+-- The balances of the rows the pre-hook deleted in older months, and of the month before the
+-- window, for customers whose points did not change (see customer_month_keys).
+previous_balances as (
+    select * from {{ rewrite_relation('balances') }}
+    where not {{ keys_in(plan, 'customer_id') }}
+),
+
+window_base as (
+    select customer_id, points_balance
+    from previous_balances
+    where month_start = cast({{ dbt.dateadd('month', -1, date_literal(plan.start)) }} as date)
+),
+{%- endif %}
+
+-- Lineage only (staging drops _loaded_at): when each month's finance delivery and each
+-- customer's points entries were loaded.
 finance_loads as (
     select
         month,
-        customer_id,
         max(_loaded_at) as _loaded_at
-    from (
-        select * from {{ source('raw', 'finance_monthly') }}
-        where {{ in_rewritten_months(plan, 'month', 'label') }}
-        {%- if plan is not none %}
-        union all
-        select * from {{ rewrite_relation('finance_loads') }}
-        {%- endif %}
-    ) as finance_rows
-    group by month, customer_id
+    from {{ source('raw', 'finance_monthly') }}
+    group by month
 ),
 
 points_loads as (
@@ -186,15 +195,23 @@ feedback_months as (
 
 points_months as (
     select
-        customer_id,
-        cast({{ dbt.date_trunc('month', 'entry_at') }} as date) as month_start,
-        sum(points) as points
+        points.customer_id,
+        cast({{ dbt.date_trunc('month', 'points.entry_at') }} as date) as month_start,
+        sum(points.points) as points
     from points
-    group by customer_id, cast({{ dbt.date_trunc('month', 'entry_at') }} as date)
+    {%- if plan is not none %}
+    -- Customers with a balance before the window need the window's entries only.
+    left join window_base
+        on window_base.customer_id = points.customer_id
+    where points.entry_at >= cast({{ date_literal(plan.start) }} as timestamp)
+        or window_base.customer_id is null
+    {%- endif %}
+    group by points.customer_id, cast({{ dbt.date_trunc('month', 'points.entry_at') }} as date)
 ),
 
--- The balance after each month with entries, valid until the next such month. Entries dated
--- before the customer's first month count in the first month.
+-- The balance after each month with entries, valid until the next such month (from the
+-- window's start, for customers with a balance before it). Entries dated before the
+-- customer's first month count in the first month.
 points_balances as (
     select
         customer_id,
@@ -247,14 +264,24 @@ final as (
         feedback_months.csat,
         finance.credit_grade,
         finance.days_past_due,
+        {%- if plan is not none %}
+        cast(case
+            when previous_balances.points_balance is not null then previous_balances.points_balance
+            when keyed.month_start >= {{ date_literal(plan.start) }}
+                then coalesce(window_base.points_balance, 0) + coalesce(points_balances.balance, 0)
+            else coalesce(points_balances.balance, 0)
+        end as bigint) as points_balance,
+        {%- else %}
         cast(coalesce(points_balances.balance, 0) as bigint) as points_balance,
+        {%- endif %}
         -- The month's last day, or for the month in progress the last day with data.
         case
             when keyed.next_month_start > data_end.last_day then data_end.last_day
             else cast({{ dbt.dateadd('day', -1, 'keyed.next_month_start') }} as date)
         end as date_day,
         -- The latest load among the rows this row is computed from (the incremental high-water
-        -- mark): the customer's versions and points entries, the month's facts and finance.
+        -- mark): the customer's versions and points entries, the month's facts, and the month's
+        -- finance delivery (as a whole: it is rewritten as a whole).
         greatest(
             customer_loads._loaded_at,
             coalesce(points_loads._loaded_at, customer_loads._loaded_at),
@@ -280,14 +307,20 @@ final as (
         on finance.customer_id = keyed.customer_id
         and finance.month = keyed.month
     left join finance_loads
-        on finance_loads.customer_id = keyed.customer_id
-        and finance_loads.month = keyed.month
+        on finance_loads.month = keyed.month
     left join points_loads
         on points_loads.customer_id = keyed.customer_id
     left join points_balances
         on points_balances.customer_id = keyed.customer_id
         and points_balances.month_start <= keyed.month_start
         and points_balances.next_entries_month > keyed.month_start
+    {%- if plan is not none %}
+    left join previous_balances
+        on previous_balances.customer_id = keyed.customer_id
+        and previous_balances.month_start = keyed.month_start
+    left join window_base
+        on window_base.customer_id = keyed.customer_id
+    {%- endif %}
 )
 
 select * from final
