@@ -95,10 +95,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     # 1. One more day, with every row of the marked months marked.
     with duckdb.connect(wh) as con:
-        con.execute("create table main.saved as select customer_id, month, complaints from marts.fct_customer_month")
+        con.execute(
+            "create table main.saved as select customer_id, month, complaints from marts.fct_customer_month"
+        )
         marked = (*MARKED_OLD, MARKED_WINDOW)
         con.execute(f"update marts.fct_customer_month set complaints = -1 where month in {marked}")
-        old_rows = con.execute(f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD}").fetchone()[0]
+        old_rows = con.execute(
+            f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD}"
+        ).fetchone()[0]
     run_id = ingest(settings.warehouse, landing, days=[NEXT_DAY])["run_id"]
     _build(settings, NEXT_DAY)
     with duckdb.connect(wh) as con:
@@ -115,7 +119,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 ).fetchall()
             },
             "window_kept": con.execute(
-                "select count(*) from marts.fct_customer_month where month = ? and complaints = -1", [MARKED_WINDOW]
+                "select count(*) from marts.fct_customer_month where month = ? and complaints = -1",
+                [MARKED_WINDOW],
             ).fetchone()[0],
             "window_rows": con.execute(
                 "select count(*) from marts.fct_customer_month where month = ?", [MARKED_WINDOW]
@@ -182,7 +187,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 "select month from marts.fct_customer_month where customer_id = ? order by month", [returning]
             ).fetchall()
         ]
-        incremental = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
+        incremental = con.execute(
+            "select * from marts.fct_customer_month order by customer_id, month"
+        ).fetchall()
 
     # 4. A full refresh of a copy.
     copy = _settings(tmp_path_factory.mktemp("customer_month_full"))
