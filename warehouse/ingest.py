@@ -120,20 +120,17 @@ def discover(
 # ---------------------------------------------------------------------------------- decoding
 
 
-def decode(
-    source: Source, path: Path, data: bytes, tmp: Path | None = None
-) -> tuple[Path | None, tuple[str, str] | None, bool, dict]:
+def decode(source: Source, path: Path, data: bytes) -> tuple[Path | None, tuple[str, str] | None, dict]:
     """Decode the file into UTF-8 text, kept in memory: the readers take it from there.
 
-    Returns (the file, or None when it cannot be read; the whole-file error; False: nothing is
-    written to ``tmp`` any more, the two are kept for callers; facts about the text, the Entry
-    fields first_line, quoted, utf8).
+    Returns (the file, or None when it cannot be read; the whole-file error; facts about the
+    text, the Entry fields first_line, quoted, utf8).
     """
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
-            return None, ("parse", f"not a readable gzip file ({exc}); re-deliver the file"), False, {}
+            return None, ("parse", f"not a readable gzip file ({exc}); re-deliver the file"), {}
     if data.startswith(BOM):
         data = data[len(BOM) :]
     try:
@@ -143,7 +140,7 @@ def decode(
             f"not decodable as {source.encoding} at byte offset {exc.start} (byte 0x{data[exc.start]:02x});"
             f" re-export the file in {source.encoding}"
         )
-        return None, ("encoding", detail), False, {}
+        return None, ("encoding", detail), {}
     utf8 = data if source.encoding.lower().replace("-", "") == "utf8" else text.encode("utf-8")
     del text
     end = utf8.find(b"\n")
@@ -152,7 +149,7 @@ def decode(
         "quoted": b'"' in utf8,
         "utf8": utf8,
     }
-    return path, None, False, facts
+    return path, None, facts
 
 
 # ------------------------------------------------------------------------- staging (VARCHAR)
@@ -707,7 +704,7 @@ def load_batch(
             if current and current[1] == sha:
                 results.append(FileResult(source.name, rel, "skipped", current[0]))
                 continue
-            readable, error, _, facts = decode(source, path, data)
+            readable, error, facts = decode(source, path, data)
             replaces = current[0] if current else None
             entries.append(
                 Entry(

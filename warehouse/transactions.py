@@ -9,7 +9,6 @@ replaced), bad rows go to ``raw._quarantine`` with a reason, and it all commits 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 
 import click
@@ -110,41 +109,38 @@ def ingest_transactions(
         current = current_versions(con, "transactions").get(str(file))
         if current and current[1] == sha:
             return vars(FileResult("transactions", str(file), "skipped", current[0]))
-        with tempfile.TemporaryDirectory(prefix="crmwh-txn-") as tmp:
-            readable, error, _, facts = decode(source, file, data, Path(tmp))
-            replaces = current[0] if current else None
-            entry = Entry(
-                next_file_id(con), str(file), None, sha, len(data), replaces, readable, error, **facts
+        readable, error, facts = decode(source, file, data)
+        replaces = current[0] if current else None
+        entry = Entry(next_file_id(con), str(file), None, sha, len(data), replaces, readable, error, **facts)
+        register_batch(con, [entry])
+        load_lines(con, [entry])
+        if entry.error is None:
+            columns = _file_columns(con, delimiter, header)
+            cust, day, amount = (
+                _resolve(spec, columns, file, opt)
+                for spec, opt in (
+                    (customer_col, "--customer-col"),
+                    (date_col, "--date-col"),
+                    (amount_col, "--amount-col"),
+                )
             )
-            register_batch(con, [entry])
-            load_lines(con, [entry])
-            if entry.error is None:
-                columns = _file_columns(con, delimiter, header)
-                cust, day, amount = (
-                    _resolve(spec, columns, file, opt)
-                    for spec, opt in (
-                        (customer_col, "--customer-col"),
-                        (date_col, "--date-col"),
-                        (amount_col, "--amount-col"),
-                    )
-                )
-                if delimiter == WHITESPACE:
-                    _stage_whitespace(con, columns, header)
-                else:
-                    as_source = Source(
-                        "transactions", "csv", "utf-8", tuple((c, "VARCHAR") for c in columns), (), ""
-                    )
-                    stage_csv(con, as_source, [entry], delim=delimiter, header=header)
-            if entry.error is None:
-                _classify(con, cust, day, amount, date_format)
-                fill_raw_text(con, [entry])
+            if delimiter == WHITESPACE:
+                _stage_whitespace(con, columns, header)
             else:
-                con.execute(
-                    "create or replace temp table _typed as select null::bigint as file_id, null::bigint as line,"
-                    " null::varchar as raw_text, null::varchar as reason, null::varchar as detail,"
-                    " null::varchar as t_customer_id, null::date as t_txn_date, null::double as t_amount where false"
+                as_source = Source(
+                    "transactions", "csv", "utf-8", tuple((c, "VARCHAR") for c in columns), (), ""
                 )
-            [result] = commit_batch(con, source, [entry], run_id)
+                stage_csv(con, as_source, [entry], delim=delimiter, header=header)
+        if entry.error is None:
+            _classify(con, cust, day, amount, date_format)
+            fill_raw_text(con, [entry])
+        else:
+            con.execute(
+                "create or replace temp table _typed as select null::bigint as file_id, null::bigint as line,"
+                " null::varchar as raw_text, null::varchar as reason, null::varchar as detail,"
+                " null::varchar as t_customer_id, null::date as t_txn_date, null::double as t_amount where false"
+            )
+        [result] = commit_batch(con, source, [entry], run_id)
     finally:
         con.close()
     return vars(result)
