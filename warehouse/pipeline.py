@@ -2,8 +2,8 @@
 
 One logical date D is one run: load every delivery up to D, validate the raw layer, build the
 marts incrementally, score the customers as of D, build the models that read the scores (the
-cubes), validate marts, cubes and scores, publish, and write a report. Each step is recorded in ``ops.steps`` and
-the run in ``ops.runs``. A critical expectation that fails raises ``StepBlocked``: the run
+cubes), validate marts, cubes and scores, publish, and write a report. Each step is recorded
+in ``ops.steps`` and the run in ``ops.runs``. A critical expectation that fails raises ``StepBlocked``: the run
 stops before publish, so BI tools keep the last good version, byte for byte. Warnings are
 recorded and the run goes on.
 
