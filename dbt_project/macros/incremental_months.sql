@@ -54,22 +54,15 @@
 
 {#- Months (datetime.date month starts) before `before` holding rows loaded after
     `high_water`. `inputs` is a list of {'relation': ..., 'month_start': SQL expression of the
-    row's month start, 'loaded_at': column (default _loaded_at)}. -#}
+    row's month start}. -#}
 {% macro months_loaded_after(inputs, high_water, before) -%}
-    {%- set selects = [] -%}
+    {%- set dated = [] -%}
     {%- for input in inputs -%}
-        {%- do selects.append(
-            'select distinct cast(' ~ input.month_start ~ ' as date) as month_start from ' ~ input.relation
-            ~ ' where ' ~ input.get('loaded_at', '_loaded_at') ~ " > cast('" ~ high_water ~ "' as timestamp)"
-        ) -%}
+        {%- do dated.append({'relation': input.relation, 'date': input.month_start}) -%}
     {%- endfor -%}
-    {%- set result = run_query(
-        'select distinct month_start from (' ~ (selects | join(' union all ')) ~ ') as loaded'
-        ~ ' where month_start < ' ~ date_literal(before) ~ ' order by month_start'
-    ) -%}
     {%- set months = [] -%}
-    {%- for row in result.rows -%}
-        {%- do months.append(month_of(row[0])) -%}
+    {%- for day in dates_loaded_after(dated, high_water, before) -%}
+        {%- do months.append(month_of(day)) -%}
     {%- endfor -%}
     {{ return(months) }}
 {%- endmacro %}

@@ -6,10 +6,9 @@
     a corrected file, a late cancellation. Both sets of days are replaced whole (delete+insert
     by date_day), which is what makes an incremental run equal a full refresh.
 
-    The older days are found in the model's inputs, declared in its config as
-    meta.incremental_inputs = {model: timestamp column whose date is the fact's date_day}
-    (each also named in a `-- depends_on:` comment), and written into the SQL as literals, so
-    the day filter reaches the inputs' scans. The bounds are read before the pre-hook deletes
+    The older days are found in the model's inputs, declared through incremental_fact()
+    ({model: timestamp column whose date is the fact's date_day}), and written into the SQL as
+    literals, so the day filter reaches the inputs' scans. The bounds are read before the pre-hook deletes
     anything. -#}
 {% macro incremental_bounds() -%}
     {%- if not (execute and is_incremental()) -%}
@@ -36,24 +35,35 @@
     }) }}
 {%- endmacro %}
 
-{#- Days before `start` (ISO strings) holding input rows loaded after `high_water`. -#}
+{#- Days before `start` (ISO strings) holding rows of the model's declared inputs loaded after
+    `high_water`. -#}
 {% macro days_loaded_after(high_water, start) -%}
-    {%- set inputs = config.get('meta', {}).get('incremental_inputs', {}) -%}
+    {%- set inputs = [] -%}
+    {%- for model, column in config.get('meta', {}).get('incremental_inputs', {}).items() -%}
+        {%- do inputs.append({'relation': ref(model), 'date': column}) -%}
+    {%- endfor -%}
+    {{ return(dates_loaded_after(inputs, high_water, start) | map('string') | list) }}
+{%- endmacro %}
+
+{#- The distinct dates (datetime.date, ascending) before `before` of rows loaded after
+    `high_water`: `inputs` is a list of {'relation': ..., 'date': SQL expression of the row's
+    date}. Shared by the facts (days) and fct_customer_month (months). -#}
+{% macro dates_loaded_after(inputs, high_water, before) -%}
     {%- if not inputs -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set selects = [] -%}
-    {%- for model, column in inputs.items() -%}
+    {%- for input in inputs -%}
         {%- do selects.append(
-            'select distinct cast(' ~ column ~ ' as date) as date_day from ' ~ ref(model)
+            'select distinct cast(' ~ input.date ~ ' as date) as loaded_date from ' ~ input.relation
             ~ " where _loaded_at > cast('" ~ high_water ~ "' as timestamp)"
         ) -%}
     {%- endfor -%}
     {%- set result = run_query(
-        'select distinct date_day from (' ~ (selects | join(' union all ')) ~ ') as loaded'
-        ~ " where date_day < cast('" ~ start ~ "' as date) order by date_day"
+        'select distinct loaded_date from (' ~ (selects | join(' union all ')) ~ ') as loaded'
+        ~ " where loaded_date < cast('" ~ before ~ "' as date) order by loaded_date"
     ) -%}
-    {{ return(result.columns[0].values() | map('string') | list) }}
+    {{ return(result.columns[0].values() | list) }}
 {%- endmacro %}
 
 {#- SQL predicate: the days this run rewrites. -#}
@@ -80,4 +90,20 @@
     {%- if bounds %}
     where {{ in_incremental_window(bounds) }}
     {%- endif %}
+{%- endmacro %}
+
+{#- Config of an incremental fact by date_day. `inputs` ({model: timestamp column whose date
+    is the fact's date_day}) become meta.incremental_inputs and dependencies of the fact. -#}
+{% macro incremental_fact(inputs) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_day',
+        on_schema_change='fail',
+        pre_hook="{{ delete_incremental_window() }}",
+        meta={'incremental_inputs': inputs},
+    ) }}
+    {%- for model in inputs %}
+-- depends_on: {{ ref(model) }}
+    {%- endfor %}
 {%- endmacro %}

@@ -1,29 +1,12 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_day',
-        on_schema_change='fail',
-        pre_hook="{{ delete_incremental_window() }}",
-        meta={
-            'incremental_inputs': {
-                'stg_call_center__calls': 'started_at',
-                'stg_sales_activities__activities': 'activity_at',
-                'stg_campaign_touches__touches': 'sent_at',
-                'int_web_sessions_identified': 'session_start',
-                'stg_voc__cases': 'received_at',
-                'stg_surveys__responses': 'responded_at',
-            },
-        },
-    )
-}}
--- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql):
--- depends_on: {{ ref('stg_call_center__calls') }}
--- depends_on: {{ ref('stg_sales_activities__activities') }}
--- depends_on: {{ ref('stg_campaign_touches__touches') }}
--- depends_on: {{ ref('int_web_sessions_identified') }}
--- depends_on: {{ ref('stg_voc__cases') }}
--- depends_on: {{ ref('stg_surveys__responses') }}
+-- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql).
+{{ incremental_fact({
+    'stg_call_center__calls': 'started_at',
+    'stg_sales_activities__activities': 'activity_at',
+    'stg_campaign_touches__touches': 'sent_at',
+    'int_web_sessions_identified': 'session_start',
+    'stg_voc__cases': 'received_at',
+    'stg_surveys__responses': 'responded_at',
+}) }}
 -- One row per customer contact in any channel (call, sales activity, delivered campaign
 -- touch, web/app session, VOC case, survey response).
 with

@@ -1,21 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_day',
-        on_schema_change='fail',
-        pre_hook="{{ delete_incremental_window() }}",
-        meta={
-            'incremental_inputs': {
-                'stg_voc__cases': 'received_at',
-                'stg_surveys__responses': 'responded_at',
-            },
-        },
-    )
-}}
--- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql):
--- depends_on: {{ ref('stg_voc__cases') }}
--- depends_on: {{ ref('stg_surveys__responses') }}
+-- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql).
+{{ incremental_fact({
+    'stg_voc__cases': 'received_at',
+    'stg_surveys__responses': 'responded_at',
+}) }}
 -- One row per VOC case (its latest version) or survey response.
 with
 

@@ -1,21 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_day',
-        on_schema_change='fail',
-        pre_hook="{{ delete_incremental_window() }}",
-        meta={
-            'incremental_inputs': {
-                'stg_pos_sales__lines': 'sold_at',
-                'stg_online_orders__orders': 'ordered_at',
-            },
-        },
-    )
-}}
--- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql):
--- depends_on: {{ ref('stg_pos_sales__lines') }}
--- depends_on: {{ ref('stg_online_orders__orders') }}
+-- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql).
+{{ incremental_fact({
+    'stg_pos_sales__lines': 'sold_at',
+    'stg_online_orders__orders': 'ordered_at',
+}) }}
 -- One row per sales line in any channel (store receipt line, online order line).
 with
 
