@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from warehouse.contracts import SOURCES, Source, delivery_date
-from warehouse.generate import generate
+from warehouse.generate import generate, writers
 from warehouse.generate.mess import MessRates, range_columns
 
 # as in conftest.py
@@ -322,6 +322,22 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
     assert da == db and len(da) > 300
     c = generate(tmp_path / "c", 150, date(2024, 12, 20), 40, seed=4, mess_scale=5)
     assert c["rows"] != a["rows"]
+
+
+def test_sources_staged_in_small_chunks_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sources are serialised CHUNK_ROWS rows at a time; where a chunk ends must show in no file
+    (chunks ending inside a file, files spanning many chunks, defects on both sides of a cut)."""
+    whole = generate(tmp_path / "whole", 150, date(2024, 12, 20), 40, seed=3, mess_scale=5)
+    assert max(whole["rows"].values()) < writers.CHUNK_ROWS  # one chunk per source
+    monkeypatch.setattr(writers, "CHUNK_ROWS", 7)
+    chunked = generate(tmp_path / "chunked", 150, date(2024, 12, 20), 40, seed=3, mess_scale=5)
+    assert chunked["rows"] == whole["rows"]
+    digest = _digest(tmp_path / "whole")
+    assert _digest(tmp_path / "chunked") == digest and len(digest) > 300
+    # the staging folder is gone once the files are written
+    assert sorted(p.name for p in (tmp_path / "chunked").iterdir()) == ["landing", "superseded", "truth"]
 
 
 def test_volumes_grow_linearly_with_customers(tmp_path: Path) -> None:

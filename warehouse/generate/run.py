@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -19,7 +20,7 @@ from warehouse.generate.mess import MessRates
 from warehouse.generate.population import _city_weights, make_population
 from warehouse.generate.simulate import make_campaigns, simulate
 from warehouse.generate.truth import write_truth
-from warehouse.generate.writers import Written, write_source
+from warehouse.generate.writers import Rows, Staged, Written, stage, write_source
 
 
 def generate(
@@ -44,6 +45,7 @@ def generate(
     out = Path(out).resolve()
     for sub in ("landing", "truth", "superseded"):
         shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
     rates = MessRates.none() if clean else (rates or MessRates()).scaled(mess_scale)
     rng = np.random.default_rng(seed)
     mess_rng = np.random.default_rng([seed, 7919])
@@ -67,45 +69,23 @@ def generate(
         )
         w = World(rng=rng, start=start, days=days, pop=pop, cat=cat, camps=camps, ev=ev, season=season)
 
-        task = bar.add_task("building sources", total=16) if bar else None
-        step = (lambda: bar.advance(task, 1)) if bar else (lambda: None)
-        built = []
-        pos_rows, pos_lines, receipts = sales.pos_sales(w)
-        built.append(pos_rows)
-        step()
-        on_rows, on_lines, orders = sales.online_orders(w)
-        built.append(on_rows)
-        step()
-        built.append(sales.web_events(w, orders))
-        step()
-        built.append(sales.loyalty_points(w, pos_lines, receipts, on_lines, orders))
-        step()
-        call_rows, calls = contacts.call_center(w)
-        voc_rows, vocs = contacts.voc(w)
-        act_rows, acts = contacts.sales_activities(w)
-        built += [call_rows, voc_rows, contacts.surveys(w), act_rows]
-        for _ in range(4):
-            step()
-        built += [marketing.campaigns(w), marketing.campaign_touches(w), marketing.referrals(w)]
-        for _ in range(3):
-            step()
-        cust_rows, _facts = accounts.customers(w)
-        lines = _merge(pos_lines, on_lines)
-        fin_rows, _fin = accounts.finance_monthly(w, lines, calls, vocs, acts)
-        built += [cust_rows, fin_rows, accounts.products(w), accounts.stores(w), accounts.staff(w)]
-        for _ in range(5):
-            step()
-        built.sort(key=lambda r: list(SOURCES).index(r.source))
-
-        written = Written()
-        task = bar.add_task("writing files", total=len(built)) if bar else None
+        # Sources are built in one order (the world's random draws) and written in another
+        # (SOURCES, the defects' draws): each is staged on disk as text as soon as it is built.
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
         try:
-            for rows in built:
-                write_source(out, rows, start, days, rates, mess_rng, written)
-                if bar:
-                    bar.advance(task, 1)
+            staged = _build_and_stage(w, staging, bar)
+            written = Written()
+            task = bar.add_task("writing files", total=len(staged)) if bar else None
+            try:
+                for name in SOURCES:
+                    write_source(out, staged[name], start, days, rates, mess_rng, written)
+                    staged[name].path.unlink()
+                    if bar:
+                        bar.advance(task, 1)
+            finally:
+                written.close()
         finally:
-            written.close()
+            shutil.rmtree(staging, ignore_errors=True)
 
     summary: dict = {
         "customers": customers,
@@ -128,6 +108,52 @@ def generate(
     summary["seconds"] = round(time.perf_counter() - t_start, 2)
     summary["out"] = str(out)
     return summary
+
+
+def _build_and_stage(w: World, staging: Path, bar) -> dict[str, Staged]:
+    """Build the 16 sources in the world's draw order, staging each and dropping its rows (and
+    the intermediate results) as soon as nothing later needs them."""
+    task = bar.add_task("building sources", total=16) if bar else None
+    staged: dict[str, Staged] = {}
+
+    def keep(rows: Rows) -> None:
+        staged[rows.source] = stage(rows, staging)
+        if bar:
+            bar.advance(task, 1)
+
+    pos_rows, pos_lines, receipts = sales.pos_sales(w)
+    keep(pos_rows)
+    del pos_rows
+    on_rows, on_lines, orders = sales.online_orders(w)
+    keep(on_rows)
+    del on_rows
+    keep(sales.web_events(w, orders))
+    keep(sales.loyalty_points(w, pos_lines, receipts, on_lines, orders))
+    del receipts, orders
+    call_rows, calls = contacts.call_center(w)
+    keep(call_rows)
+    del call_rows
+    voc_rows, vocs = contacts.voc(w)
+    keep(voc_rows)
+    del voc_rows
+    act_rows, acts = contacts.sales_activities(w)
+    keep(act_rows)
+    del act_rows
+    keep(contacts.surveys(w))
+    for rows in (marketing.campaigns(w), marketing.campaign_touches(w), marketing.referrals(w)):
+        keep(rows)
+    cust_rows, _facts = accounts.customers(w)
+    keep(cust_rows)
+    del cust_rows, _facts
+    lines = _merge(pos_lines, on_lines)
+    del pos_lines, on_lines
+    fin_rows, _fin = accounts.finance_monthly(w, lines, calls, vocs, acts)
+    del lines, calls, vocs, acts, _fin
+    keep(fin_rows)
+    del fin_rows
+    for rows in (accounts.products(w), accounts.stores(w), accounts.staff(w)):
+        keep(rows)
+    return staged
 
 
 def _merge(a: sales.Lines, b: sales.Lines) -> sales.Lines:

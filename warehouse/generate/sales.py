@@ -10,11 +10,15 @@ import pyarrow as pa
 
 from warehouse.generate.calendar import time_of_day
 from warehouse.generate.common import DAY, World, interval_events, sample_skus, within_group_rank
+from warehouse.generate.simulate import CAMPAIGN_CHANNELS
 from warehouse.generate.writers import Rows, fmt_id, fmt_ts, take
 
 PAY_METHODS = ("CARD", "CASH", "POINT", "TRANSFER")
 ONLINE_PAY = ("card", "kakaopay", "naverpay", "transfer", "point")
 DEVICES = ("desktop", "mobile_web", "ios", "android")
+EVENT_TYPES = ("page_view", "search", "product_view", "add_to_cart", "checkout", "login")
+PAGES = ("/", "/search", "/product/", "/cart", "/checkout", "/login")
+REFERRERS = ("naver.com", "google.com", "kakao.com", "instagram.com", "youtube.com")
 
 
 @dataclass
@@ -273,16 +277,20 @@ def web_events(w: World, orders: dict) -> Rows:
     sess = np.repeat(np.arange(n_s), n_ev)
     pos = within_group_rank(sess)
     cum = np.cumsum(gaps)
+    del gaps
     firsts = np.concatenate([[0], np.cumsum(n_ev)[:-1]]).astype(np.int64)
     offset = cum - cum[firsts][sess]
+    del cum
     duration = offset[firsts + n_ev - 1]
     s_start = np.concatenate([o_sec - duration[:n_o] - 30, b_sec, c_sec, a_sec])
     ts = s_start[sess] + offset
+    del offset, firsts, duration
     device = np.where(s_chan == 1, rng.integers(0, 2, n_s), 2 + rng.integers(0, 2, n_s))
     device[:n_o] = o_dev
     # stable cookie per member and channel; visitors get a fresh one
     anon_num = np.where(s_cust >= 0, s_cust * 2 + (s_chan == 2), pop.n * 2 + np.arange(n_s))
     anon_id = (anon_num * 2_654_435_761 + 97) % 10**12
+    del anon_num
 
     last = pos == n_ev[sess] - 1
     e_kind = kind[sess]
@@ -294,53 +302,57 @@ def web_events(w: World, orders: dict) -> Rows:
     etype = np.where((e_kind != 0) & last & (rng.random(len(sess)) < 0.1), 3, etype)
     etype = np.where(pos == login[sess], 5, etype)
     logged = (login[sess] >= 0) & (pos >= login[sess])
+    del last, e_kind
     sku = rng.integers(0, len(w.cat.sku_launch), len(sess))
-    page_kind = etype
-    pages = ("/", "/search", "/product/", "/cart", "/checkout", "/login")
-    page = take(pages, page_kind).dictionary_decode()
-    page = pa.compute.if_else(
-        pa.array(page_kind == 2), pa.compute.binary_join_element_wise(page, fmt_id("P", sku + 1, 5), ""), page
-    )
-    ref_pool = ("naver.com", "google.com", "kakao.com", "instagram.com", "youtube.com")
-    ref_i = rng.integers(0, len(ref_pool), len(sess))
+    ref_i = rng.integers(0, len(REFERRERS), len(sess))
     has_ref = (pos == 0) & (rng.random(len(sess)) < 0.6)
-    camp_e = s_camp[sess]
-    is_camp = camp_e >= 0
-    utm_src = take(
-        ("email", "sms", "kakao", "direct_mail", "telemarketing", "app_push"),
-        w.camps.channel[np.maximum(camp_e, 0)],
-        mask=~is_camp,
-    )
     keep = (s_start[sess] >= w.t0) & (w.day_of(ts) < w.days)  # whole sessions, from their start
     # a session just before a signup or churn boundary keeps only events of living members
-    data = pa.table(
-        {
-            "event_id": fmt_id("E", np.zeros(len(sess), dtype=np.int64), 1),  # placeholder, set below
-            "ts": fmt_ts(ts, "%Y-%m-%dT%H:%M:%S+09:00"),
-            "anonymous_id": fmt_id("V", anon_id[sess], 12),
-            "customer_id": fmt_id("C", s_cust[sess] + 1, 7, mask=~logged | (s_cust[sess] < 0)),
-            "session_id": fmt_id("SS", sess + 1, 10),
-            "channel": take(("store", "web", "app"), s_chan[sess]),
-            "event_type": take(
-                ("page_view", "search", "product_view", "add_to_cart", "checkout", "login"), etype
-            ),
-            "page": page,
-            "referrer_domain": take(ref_pool, ref_i, mask=~has_ref | is_camp),
-            "utm_source": utm_src,
-            "utm_medium": take(("crm",), np.zeros(len(sess), dtype=np.int64), mask=~is_camp),
-            "utm_campaign": fmt_id("CMP", np.maximum(camp_e, 0) + 1, 4, mask=~is_camp),
-            "device": take(DEVICES, device[sess]),
-        }
-    )
     keep_idx = np.flatnonzero(keep)
+    del keep
     order = keep_idx[np.lexsort((pos[keep_idx], sess[keep_idx], ts[keep_idx]))]
-    data = data.take(pa.array(order))
-    data = data.set_column(0, "event_id", fmt_id("E", np.arange(len(order)) + 1, 11))
+    del keep_idx, pos
+    # the kept events in file order: only what their text is made of, in small types
+    e_ts, e_sess, e_type = ts[order], sess[order], etype[order].astype(np.int8)
+    e_logged, e_sku = logged[order], sku[order].astype(np.int32)
+    e_ref, e_has_ref = ref_i[order].astype(np.int8), has_ref[order]
+    del ts, sess, etype, logged, sku, ref_i, has_ref, order
+    camp_channel = w.camps.channel
+
+    def table(idx: np.ndarray) -> pa.Table:
+        """The text columns of the kept events at ``idx`` (their event numbers are idx + 1)."""
+        s, et = e_sess[idx], e_type[idx]
+        camp = s_camp[s]
+        is_camp = camp >= 0
+        page = take(PAGES, et).dictionary_decode()
+        page = pa.compute.if_else(
+            pa.array(et == 2),
+            pa.compute.binary_join_element_wise(page, fmt_id("P", e_sku[idx] + 1, 5), ""),
+            page,
+        )
+        return pa.table(
+            {
+                "event_id": fmt_id("E", idx + 1, 11),
+                "ts": fmt_ts(e_ts[idx], "%Y-%m-%dT%H:%M:%S+09:00"),
+                "anonymous_id": fmt_id("V", anon_id[s], 12),
+                "customer_id": fmt_id("C", s_cust[s] + 1, 7, mask=~e_logged[idx] | (s_cust[s] < 0)),
+                "session_id": fmt_id("SS", s + 1, 10),
+                "channel": take(("store", "web", "app"), s_chan[s]),
+                "event_type": take(EVENT_TYPES, et),
+                "page": page,
+                "referrer_domain": take(REFERRERS, e_ref[idx], mask=~e_has_ref[idx] | is_camp),
+                "utm_source": take(CAMPAIGN_CHANNELS, camp_channel[np.maximum(camp, 0)], mask=~is_camp),
+                "utm_medium": take(("crm",), np.zeros(len(idx), dtype=np.int64), mask=~is_camp),
+                "utm_campaign": fmt_id("CMP", np.maximum(camp, 0) + 1, 4, mask=~is_camp),
+                "device": take(DEVICES, device[s]),
+            }
+        )
+
     return Rows(
         "web_events",
-        data,
-        dt=w.day_of(ts[order]),
-        sort=np.arange(len(order)),
+        table,
+        dt=w.day_of(e_ts),
+        sort=np.arange(len(e_ts)),
         expected=[(d, 0) for d in range(w.days)],
     )
 

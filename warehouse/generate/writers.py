@@ -1,8 +1,10 @@
 """Turning a source's rows into landing files, in the exact formats of SOURCES.md.
 
-A whole source is serialised at once (pyarrow's CSV writer; JSON Lines assembled from
-per-column JSON fragments with pyarrow and numpy), then cut into files at row boundaries: one pass of C code per source instead of one
-Python call per row. Defects (mess.py) are edits of the few affected lines.
+A source is serialised in file order a chunk of rows at a time (pyarrow's CSV writer; JSON
+Lines assembled from per-column JSON fragments with pyarrow and numpy) into a staging file, and
+later cut into landing files at row boundaries: C code per chunk instead of a Python call per
+row, and memory that does not grow with the source. Defects (mess.py) are edits of the few
+affected lines, made while the files are cut.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import io
 import os
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -29,10 +32,14 @@ from warehouse.generate.mess import MessRates
 
 @dataclass
 class Rows:
-    """One source's rows for the whole window, before they are cut into files."""
+    """One source's rows for the whole window, before they are cut into files.
+
+    ``data`` is a table of the contract columns, in order, or for a big source a function
+    that formats the rows at given indices into such a table: staging calls it a chunk at a
+    time, so the whole source never exists as text columns at once."""
 
     source: str
-    data: pa.Table  # the contract columns, in order
+    data: pa.Table | Callable[[np.ndarray], pa.Table]
     dt: np.ndarray  # delivery day index per row
     part: np.ndarray | None = None  # second file key (POS: store index)
     sort: np.ndarray | None = None  # order inside a file (e.g. event time)
@@ -349,44 +356,88 @@ def _month(day: date) -> str:
     return prev.strftime("%Y-%m")  # finance: the month before the delivery
 
 
-# ---- the writer ------------------------------------------------------------------------------
+# ---- staging and writing -----------------------------------------------------------------
+
+# Rows serialised at a time: a source is never formatted whole, so memory stays flat however
+# many rows it has (the text of a chunk is a few hundred MB at most).
+CHUNK_ROWS = 400_000
+
+
+@dataclass
+class Staged:
+    """One source serialised on disk in file order, one line per row, and where each landing
+    file's rows lie in it: what the writing pass reads back, file by file."""
+
+    source: str
+    path: Path
+    n: int  # rows
+    # (dt, part) -> (first row, end row, first byte, end byte); every file, empty ones too
+    files: dict[tuple[int, int], tuple[int, int, int, int]]
+
+
+def stage(rows: Rows, folder: Path) -> Staged:
+    """Sort one source into file order and serialise it, CHUNK_ROWS rows at a time, to
+    ``folder/<source>.txt``: the sources are built in one order and written in another (the
+    defects' random draws follow SOURCES), and text on disk costs no memory in between."""
+    src = SOURCES[rows.source]
+    n = len(rows.dt)
+    part = rows.part if rows.part is not None else np.zeros(n, dtype=np.int64)
+    sort = rows.sort if rows.sort is not None else np.zeros(n, dtype=np.int64)
+    order = np.lexsort((np.arange(n), sort, part, rows.dt))
+    dt_s, part_s = rows.dt[order], part[order]
+    in_order = n == 0 or bool(np.all(order[1:] > order[:-1]))
+
+    # file boundaries (row index where each file starts, and n)
+    keys = dt_s.astype(np.int64) * 100_000 + part_s
+    change = np.flatnonzero(np.diff(keys)) + 1 if n else np.zeros(0, dtype=np.int64)
+    bounds = np.concatenate([[0], change, [n]]).astype(np.int64) if n else np.zeros(1, dtype=np.int64)
+    del keys, change
+    byte_at = np.zeros(len(bounds), dtype=np.int64)  # where the row at each boundary starts
+    path = Path(folder) / f"{src.name}.txt"
+    with open(path, "wb") as fh:
+        pos = 0
+        for lo in range(0, n, CHUNK_ROWS):
+            hi = min(lo + CHUNK_ROWS, n)
+            if callable(rows.data):
+                chunk = rows.data(order[lo:hi])
+            elif in_order:
+                chunk = rows.data.slice(lo, hi - lo)
+            else:
+                chunk = rows.data.take(pa.array(order[lo:hi]))
+            blob = _serialise(src, chunk)
+            del chunk
+            ends = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10) + 1
+            assert len(ends) == hi - lo, (
+                f"{src.name}: {len(ends)} lines for {hi - lo} rows (a value holds a newline)"
+            )
+            inside = (bounds > lo) & (bounds <= hi)
+            byte_at[inside] = pos + ends[bounds[inside] - lo - 1]
+            fh.write(blob)
+            pos += len(blob)
+            del blob
+    files: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+    for i in range(len(bounds) - 1):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        files[(int(dt_s[a]), int(part_s[a]))] = (a, b, int(byte_at[i]), int(byte_at[i + 1]))
+    for key in rows.expected:
+        files.setdefault(key, (0, 0, 0, 0))
+    return Staged(rows.source, path, n, files)
 
 
 def write_source(
     out: Path,
-    rows: Rows,
+    staged: Staged,
     start: date,
     days: int,
     rates: MessRates,
     rng: np.random.Generator,
     written: Written,
 ) -> None:
-    """Write every file of one source under ``out/landing`` (and ``out/superseded``)."""
-    src = SOURCES[rows.source]
-    n = len(rows.data)
-    part = rows.part if rows.part is not None else np.zeros(n, dtype=np.int64)
-    sort = rows.sort if rows.sort is not None else np.zeros(n, dtype=np.int64)
-    order = np.lexsort((np.arange(n), sort, part, rows.dt))
-    dt_s, part_s = rows.dt[order], part[order]
-    in_order = n == 0 or bool(np.all(order[1:] > order[:-1]))
-    table = rows.data if in_order else rows.data.take(pa.array(order))
-    blob = _serialise(src, table)
-    del table
-    ends = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10) + 1
-    assert len(ends) == n, f"{src.name}: {len(ends)} lines for {n} rows (a value holds a newline)"
-    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    starts_l, ends_l = starts.tolist(), ends.tolist()
-
-    # file boundaries, plus the empty files every day is owed
-    keys = dt_s.astype(np.int64) * 100_000 + part_s
-    change = np.flatnonzero(np.diff(keys)) + 1 if n else np.zeros(0, dtype=np.int64)
-    bounds = np.concatenate([[0], change, [n]]) if n else np.zeros(1, dtype=np.int64)
-    files: dict[tuple[int, int], tuple[int, int]] = {}
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        files[(int(dt_s[a]), int(part_s[a]))] = (int(a), int(b))
-    for key in rows.expected:
-        files.setdefault(key, (0, 0))
-
+    """Write every file of one staged source under ``out/landing`` (and ``out/superseded``),
+    with its defects; the staged text is read back one file at a time."""
+    src = SOURCES[staged.source]
+    n = staged.n
+    files = staged.files
     row_mess = messmod.plan_rows(rng, src, n, rates) if n else {}
     eligible_late = src.kind != "snapshot" and src.name != "referrals"
     keys_sorted = sorted(files)
@@ -394,7 +445,7 @@ def write_source(
     redeliver: set[tuple[int, int]] = set()
     if eligible_late:
         for key in keys_sorted:
-            a, b = files[key]
+            a, b = files[key][:2]
             if rng.random() < rates.late_file and key[0] + 3 < days and b > a:
                 late[key] = int(rng.integers(1, 4))
             if rng.random() < rates.redelivery and b - a >= 3:
@@ -403,45 +454,56 @@ def write_source(
     head = header(src)
     offset = 2 if src.format == "csv" else 1
     enc = src.encoding
-    view = memoryview(blob)
     landing, superseded = str(out / "landing"), str(out / "superseded")
     folders: dict[int, str] = {}
-    for key in keys_sorted:
-        a, b = files[key]
-        day_idx, p = key
-        deliver = day_idx + late.get(key, 0)
-        if deliver not in folders:
-            folders[deliver] = f"dt={(start + timedelta(days=deliver)).isoformat()}"
-        rel = f"{src.name}/{folders[deliver]}/{file_name(src, start + timedelta(days=day_idx), p)}"
-        pieces: list = [head]
-        shift = 0  # duplicates inserted so far push later lines down
-        if b > a:
-            pos = starts_l[a]
-            for r in edit_rows[bisect_left(edit_rows, a) : bisect_left(edit_rows, b)]:
-                kind = row_mess[r]
-                pieces.append(view[pos : starts_l[r]])
-                line = blob[starts_l[r] : ends_l[r] - 1].decode(enc)
-                edited = messmod.edit_line(line, kind, src, rng).encode(enc) + b"\n"
-                pieces.append(edited)
-                number = r - a + shift + offset
-                if kind == "duplicate":
+    with open(staged.path, "rb") as staged_text:
+        for key in keys_sorted:
+            a, b, lo, hi = files[key]
+            day_idx, p = key
+            deliver = day_idx + late.get(key, 0)
+            if deliver not in folders:
+                folders[deliver] = f"dt={(start + timedelta(days=deliver)).isoformat()}"
+            rel = f"{src.name}/{folders[deliver]}/{file_name(src, start + timedelta(days=day_idx), p)}"
+            staged_text.seek(lo)
+            body = staged_text.read(hi - lo)
+            edits = edit_rows[bisect_left(edit_rows, a) : bisect_left(edit_rows, b)]
+            shift = 0  # duplicates inserted so far push later lines down
+            if edits:
+                view = memoryview(body)
+                starts = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
+                starts = np.concatenate([[0], starts]).tolist()  # line i is starts[i]..starts[i + 1]
+                pieces: list = [head]
+                pos = 0
+                for r in edits:
+                    kind = row_mess[r]
+                    s, e = starts[r - a], starts[r - a + 1]
+                    pieces.append(view[pos:s])
+                    edited = (
+                        messmod.edit_line(body[s : e - 1].decode(enc), kind, src, rng).encode(enc) + b"\n"
+                    )
                     pieces.append(edited)
-                    shift += 1
-                    number += 1
-                written.mess.append({"source": src.name, "path": rel, "line": number, "kind": kind})
-                pos = ends_l[r]
-            pieces.append(view[pos : ends_l[b - 1]])
-        data = b"".join(pieces)
-        written.write(f"{landing}/{rel}", data)
-        written.files.append(
-            {"source": src.name, "path": rel, "dt": deliver, "rows": b - a + shift, "bytes": len(data)}
-        )
-        if key in late:
-            written.mess.append({"source": src.name, "path": rel, "line": None, "kind": "late_file"})
-        if key in redeliver and b > a:
-            text = data[len(head) :].decode(enc).split("\n")[:-1]
-            wrong, kind, changed = messmod.corrupt(text, src, rng)
-            written.write(f"{superseded}/{rel}", head + ("\n".join(wrong) + "\n").encode(enc))
-            written.redeliveries.append(
-                {"source": src.name, "path": rel, "kind": kind, "rows_changed": changed}
+                    number = r - a + shift + offset
+                    if kind == "duplicate":
+                        pieces.append(edited)
+                        shift += 1
+                        number += 1
+                    written.mess.append({"source": src.name, "path": rel, "line": number, "kind": kind})
+                    pos = e
+                pieces.append(view[pos:])
+                data = b"".join(pieces)
+            else:
+                data = head + body
+            del body
+            written.write(f"{landing}/{rel}", data)
+            written.files.append(
+                {"source": src.name, "path": rel, "dt": deliver, "rows": b - a + shift, "bytes": len(data)}
             )
+            if key in late:
+                written.mess.append({"source": src.name, "path": rel, "line": None, "kind": "late_file"})
+            if key in redeliver and b > a:
+                text = data[len(head) :].decode(enc).split("\n")[:-1]
+                wrong, kind, changed = messmod.corrupt(text, src, rng)
+                written.write(f"{superseded}/{rel}", head + ("\n".join(wrong) + "\n").encode(enc))
+                written.redeliveries.append(
+                    {"source": src.name, "path": rel, "kind": kind, "rows_changed": changed}
+                )
