@@ -155,7 +155,7 @@ FEATURE_LABELS: dict[str, str] = {
 
 _FEATURE_SQL = """
 with
-versions as (
+{sample}versions as (
     select
         c.customer_id,
         c.region,
@@ -170,7 +170,7 @@ versions as (
                      c.valid_from asc
         ) as version_rank
     from marts.dim_customer as c
-    where c.customer_key <> -1 and c.customer_id is not null
+    where c.customer_key <> -1 and c.customer_id is not null{only}
 ),
 closed as (
     select customer_id, bool_or(closed_at < $as_of::date) as closed_before
@@ -198,7 +198,7 @@ orders as (
         count(*) filter (where s.is_return) as return_lines,
         count(*) as lines
     from marts.fct_sales as s
-    where s.customer_id is not null and s.date_day < $as_of::date
+    where s.customer_id is not null and s.date_day < $as_of::date{only}
     group by s.customer_id, s.order_id
 ),
 sales as (
@@ -273,7 +273,7 @@ contacts as (
             where c.date_day >= $as_of::date - 365 and c.resolution in ('unresolved', 'escalated')
         ) as unresolved_contacts_365d
     from marts.fct_contacts as c
-    where c.customer_id is not null and c.date_day < $as_of::date and c.date_day >= $as_of::date - 365
+    where c.customer_id is not null and c.date_day < $as_of::date and c.date_day >= $as_of::date - 365{only}
     group by c.customer_id
 ),
 feedback as (
@@ -310,7 +310,7 @@ feedback as (
         ) as surveys_365d,
         count(*) filter (where f.voc_type = 'suggestion') as suggestions
     from marts.fct_feedback as f
-    where f.customer_id is not null and f.received_at < $as_of::date
+    where f.customer_id is not null and f.received_at < $as_of::date{only}
     group by f.customer_id
 ),
 campaigns as (
@@ -328,7 +328,7 @@ campaigns as (
     from marts.fct_campaign_touches as t
     where t.customer_id is not null and t.assigned_group = 'treatment'
       and t.sent_at is not null and t.sent_at < $as_of::date
-      and coalesce(t.delivered, true)
+      and coalesce(t.delivered, true){only}
     group by t.customer_id
 ),
 finance as (
@@ -347,7 +347,7 @@ finance as (
         count(*) filter (where m.credit_grade is not null) > 0 as has_credit
     from marts.fct_customer_month as m
     where m.customer_id is not null and m.month_start < date_trunc('month', $as_of::date)::date
-      and m.month_start >= date_trunc('month', $as_of::date)::date - interval 12 month
+      and m.month_start >= date_trunc('month', $as_of::date)::date - interval 12 month{only}
     group by m.customer_id
 ),
 referrals as (
@@ -455,6 +455,9 @@ _REFERRALS_SQL = """
     group by r.referrer_customer_id
 """
 
+_SAMPLE_CTE = "training_sample as (select unnest($customers::varchar[]) as customer_id),\n"
+_IN_SAMPLE = "\n      and customer_id in (select customer_id from training_sample)"
+
 _NO_REFERRALS_SQL = "select null::varchar as customer_id, 0::bigint as referrals_made where false"
 
 _LABEL_SQL = """
@@ -505,30 +508,47 @@ def _db_path(con: duckdb.DuckDBPyConnection) -> str:
     return str(row[0]) if row and row[0] else "the in-memory database"
 
 
-def feature_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """The feature query for this database (referrals are optional: a fresh warehouse may lack them)."""
+def feature_sql(con: duckdb.DuckDBPyConnection, sampled: bool = False) -> str:
+    """The feature query for this database (referrals are optional: a fresh warehouse may lack them).
+
+    ``sampled`` restricts the population and every fact scan to the ids bound as ``$customers``
+    (a training sample): a customer's features read only that customer's rows, so a sampled
+    customer's row is the same as in the full table, and the scans skip everyone else.
+    """
     referrals = _REFERRALS_SQL if _has_table(con, "raw", "referrals") else _NO_REFERRALS_SQL
     return _FEATURE_SQL.format(
         marketing=str(MARKETING_CHANNELS),
         digital=str(DIGITAL_CHANNELS),
         lag=RESPONSE_LAG_DAYS,
         referrals=referrals,
+        sample=_SAMPLE_CTE if sampled else "",
+        only=_IN_SAMPLE if sampled else "",
     )
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection, as_of: date, active_window_days: int = 365
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    active_window_days: int = 365,
+    customers: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per known customer with every feature as of ``as_of`` (data strictly before it).
 
     ``is_active`` (a purchase in the ``active_window_days`` before the date) marks the customers
-    the churn label is defined for; the others are scored for segments only.
+    the churn label is defined for; the others are scored for segments only. ``customers``
+    limits the table to those ids (training's sample); None means every customer.
     """
     _check_marts(con)
     # The first sales day before the date: trends need their comparison window inside the data.
     first = con.execute("select min(date_day) from marts.fct_sales where date_day < ?", [as_of]).fetchone()[0]
-    params = {"as_of": as_of, "active_days": active_window_days, "data_start": first or as_of}
-    frame = con.execute(feature_sql(con), params).df()
+    params: dict[str, object] = {
+        "as_of": as_of,
+        "active_days": active_window_days,
+        "data_start": first or as_of,
+    }
+    if customers is not None:
+        params["customers"] = list(customers)
+    frame = con.execute(feature_sql(con, sampled=customers is not None), params).df()
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"]).dt.date
     return frame
 

@@ -66,7 +66,9 @@ def score_frame(
     if len(summary) >= 10 and (summary["frequency"] > 0).any():
         try:
             # the champion's BG/NBD and Gamma-Gamma (fitted at training); refit if it has none
-            models = artifact.get("value_models") or fit_value_models(summary, settings.seed)
+            models = artifact.get("value_models") or fit_value_models(
+                summary, settings.seed, settings.train_max_customers
+            )
             values = value_scores(summary, models, settings.clv_monthly_discount_rate, settings.seed)
         except ValueError as exc:
             # Too little or too odd a purchase history for the CLV models (e.g. a warehouse a

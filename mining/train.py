@@ -38,9 +38,11 @@ from warehouse.config import Settings
 MIN_HISTORY_DAYS = 90
 
 
-def labelled_frame(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings) -> pd.DataFrame:
-    """Features of the customers active at ``as_of`` with their churn label."""
-    feats = build_features(con, as_of, settings.active_window_days)
+def labelled_frame(
+    con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, customers: list[str] | None = None
+) -> pd.DataFrame:
+    """Features of the customers active at ``as_of`` (of ``customers`` if given) with their churn label."""
+    feats = build_features(con, as_of, settings.active_window_days, customers)
     active = feats[feats["is_active"]].reset_index(drop=True)
     labels = build_labels(con, as_of, active["customer_id"].tolist(), settings.churn_window_days)
     active["churned"] = labels.to_numpy()
@@ -65,6 +67,27 @@ def plan_cutoffs(
             "a test window); load a longer history"
         )
     return train, test
+
+
+def sample_customers(
+    con: duckdb.DuckDBPyConnection, max_customers: int, seed: int
+) -> tuple[list[str] | None, int]:
+    """(a seeded sample of ``max_customers`` known customers, sorted, or None for all; how many there are).
+
+    Why a sample: the churn model, the clusters and the BG/NBD / Gamma-Gamma population
+    parameters learn as well from a few hundred thousand customers as from millions, while
+    training time and memory grow with every row. The same customers serve every cut-off, so
+    the sample is one population followed through time. ``max_customers`` of 0 means no cap.
+    """
+    ids = con.execute(
+        """select distinct customer_id from marts.dim_customer
+        where customer_key <> -1 and customer_id is not null order by customer_id"""
+    ).fetchnumpy()["customer_id"]
+    total = len(ids)
+    if max_customers <= 0 or total <= max_customers:
+        return None, total
+    chosen = np.sort(np.random.default_rng(seed).choice(total, size=max_customers, replace=False))
+    return [str(i) for i in ids[chosen]], total
 
 
 def load_truth(
@@ -102,6 +125,11 @@ def load_truth(
             return None
     dates = pd.to_datetime(frame["true_churn_date"], errors="coerce")
     return pd.Series(dates.dt.date.to_numpy(), index=frame["customer_id"].to_numpy())
+
+
+def in_sample(summary: pd.DataFrame, sample: list[str] | None) -> pd.DataFrame:
+    """The rows of a per-customer frame (indexed by customer_id) that are in the training sample."""
+    return summary if sample is None else summary[summary.index.isin(sample)]
 
 
 def truth_labels(truth: pd.Series, customer_ids: pd.Series, as_of: date, window_days: int) -> np.ndarray:
@@ -156,7 +184,8 @@ def _train(
         raise ValueError(f"unknown features {unknown}: choose from mining.features.FEATURES")
     started = time.perf_counter()
     train_cutoffs, test_cutoff = plan_cutoffs(con, settings, n_cutoffs)
-    frames = [labelled_frame(con, c, settings) for c in train_cutoffs]
+    sample, known = sample_customers(con, settings.train_max_customers, seed)
+    frames = [labelled_frame(con, c, settings, sample) for c in train_cutoffs]
     training = pd.concat(frames, ignore_index=True)
     test_all = build_features(con, test_cutoff, settings.active_window_days)
     test_all["pyramid_tier"] = pyramid_tier(test_all, settings.tier_shares)
@@ -174,7 +203,7 @@ def _train(
     prob = predict_churn(fitted["model"], test, features, settings.threads)
     logistic_prob = fitted["logistic"].predict_proba(test[features].to_numpy(dtype=float))[:, 1]
     summary = purchase_summary(con, test_cutoff)
-    value_models = fit_value_models(summary, seed)
+    value_models = fit_value_models(in_sample(summary, sample), seed)
     bgnbd = value_models["bgnbd"]
     p_alive = (
         pd.Series(
@@ -202,12 +231,12 @@ def _train(
         }
 
     latest = data_through(con) + timedelta(days=1)
-    latest_feats = build_features(con, latest, settings.active_window_days)
+    latest_feats = build_features(con, latest, settings.active_window_days, sample)
     cluster_pipe, profiles = fit_clusters(latest_feats, clusters, seed)
     # BG/NBD and Gamma-Gamma on the latest history: population parameters move slowly and the
     # fit costs far more than applying it, so scoring reuses them (as it reuses the churn model).
     value_fit_started = time.perf_counter()
-    latest_value_models = fit_value_models(purchase_summary(con, latest), seed)
+    latest_value_models = fit_value_models(in_sample(purchase_summary(con, latest), sample), seed)
     value_fit_seconds = time.perf_counter() - value_fit_started
 
     champion = registry.champion(settings.models)
@@ -230,6 +259,8 @@ def _train(
                 train_cutoffs[-1] + timedelta(days=settings.churn_window_days - 1)
             ),
             "rows": len(training),
+            # the customers training fitted on (churn model, clusters, value models), of all known
+            "customers": {"sampled": len(sample) if sample is not None else known, "of": known},
             "churn_rate": float(training["churned"].mean()),
         },
         "test": {"cutoff": str(test_cutoff), "rows": len(test), "churn_rate": float(y.mean())},

@@ -60,11 +60,14 @@ def purchase_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFram
     return frame.set_index("customer_id")
 
 
-def fit_value_models(summary: pd.DataFrame, seed: int, max_rows: int = 200_000) -> dict[str, object]:
-    """BG/NBD and Gamma-Gamma on the summary (a seeded sample above ``max_rows``: the population
-    parameters are stable long before a million rows, and fitting stays a few seconds)."""
+def fit_value_models(summary: pd.DataFrame, seed: int, max_rows: int = 0) -> dict[str, object]:
+    """BG/NBD and Gamma-Gamma on the summary (a seeded sample of ``max_rows`` customers when it
+    has more and ``max_rows`` > 0: population parameters are stable long before a million rows).
+
+    Training passes the summary of its own customer sample (``settings.train_max_customers``).
+    """
     fit_rows = summary[summary["T"] > 0]
-    if len(fit_rows) > max_rows:
+    if 0 < max_rows < len(fit_rows):
         fit_rows = fit_rows.sample(n=max_rows, random_state=seed)
     bgnbd = clv_models.fit_bgnbd(fit_rows["frequency"], fit_rows["recency"], fit_rows["T"])
     repeat = fit_rows[(fit_rows["frequency"] > 0) & (fit_rows["monetary_value"] > 0)]
