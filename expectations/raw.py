@@ -17,18 +17,36 @@ means no two *different* rows share a key. Keys: event sources, the contract key
 sources, the key including the version column; snapshot sources and referrals, the key within
 one delivery (the key plus ``_file_id``). Freshness: the newest event of the run's rows is at
 most FRESHNESS_DAYS older than the run's latest delivery date.
+
+A run that loaded more than BATCH_ROWS rows of a source (the first run loads the whole history)
+validates them in parts split by a hash of the contract key: rows sharing a key (and exact
+duplicates) meet in one part, so uniqueness is still checked across the whole batch; counts add up over the parts and the
+freshness maximum is taken over all of them (``expectations.runner.run_suite_in_parts``).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from expectations.runner import ExpectationSpec, build_data_docs, gate_summary, run_suite
+from expectations.runner import (
+    ExpectationSpec,
+    build_data_docs,
+    gate_summary,
+    run_suite,
+    run_suite_in_parts,
+)
 from warehouse.contracts import LINEAGE_COLUMNS, SOURCES, Source
 
 FRESHNESS_DAYS = 7
+# Rows of one pandas batch: a run that loaded more rows of a source (a first load of the whole
+# history) validates them in parts of about this many, one at a time, so memory stays bounded.
+BATCH_ROWS = 500_000
+# DuckDB keeps the blocks it scanned, and a temporary table, in memory up to its limit (80 % of
+# RAM by default): the suites read every raw table of a first load, so they set their own.
+DUCKDB_MEMORY = "1GB"
 
 
 def _q(name: str) -> str:
@@ -82,14 +100,13 @@ def suite_for(source: Source, run_date: date | None = None) -> list[ExpectationS
     return specs
 
 
-def _frame(con, source: Source, run_id: str):
-    """The batch of one source: the run's rows and the earlier rows sharing a key with them,
-    exact duplicates collapsed."""
+def _batch(source: Source) -> str:
+    """The query of one source's batch (parameter ``$run_id``): the run's rows and the earlier
+    rows sharing a key with them, exact duplicates collapsed."""
     table = f"raw.{_q(source.name)}"
     cols = ", ".join(_q(c) for c in source.column_names)
     same_key = " and ".join(f"t.{_q(k)} = r.{_q(k)}" for k in unique_key(source))
-    return con.execute(
-        f"""
+    return f"""
         with run as (select * from {table} where _run_id = $run_id),
         earlier as (
             select t.* from {table} t semi join run r on {same_key}
@@ -97,10 +114,33 @@ def _frame(con, source: Source, run_id: str):
         )
         select * from (select * from run union all select * from earlier)
         qualify row_number() over (partition by {cols} order by _file_id, _line) = 1
-        order by _file_id, _line
-        """,
+        """
+
+
+def _frame(con, source: Source, run_id: str):
+    """The batch of one source as one DataFrame."""
+    return con.execute(f"{_batch(source)} order by _file_id, _line", {"run_id": run_id}).df()
+
+
+def _frames(con, source: Source, run_id: str, parts: int):
+    """The batch of one source as ``parts`` DataFrames, one at a time: the rows whose contract
+    key hashes to the same part, so rows sharing a key (and exact duplicates) meet in one.
+
+    The batch is computed once into a temporary table sorted by part, so reading a part reads
+    its own row groups, not the whole batch again."""
+    key = ", ".join(_q(k) for k in source.key)
+    con.execute(
+        f"create or replace temp table _raw_batch as"
+        f" select *, hash({key}) % {parts} as _part from ({_batch(source)}) order by _part",
         {"run_id": run_id},
-    ).df()
+    )
+    try:
+        for part in range(parts):
+            yield con.execute(
+                f"select * exclude (_part) from _raw_batch where _part = {part} order by _file_id, _line"
+            ).df()
+    finally:
+        con.execute("drop table if exists _raw_batch")
 
 
 def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str] | None = None) -> dict:
@@ -117,20 +157,32 @@ def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str]
     seen: dict[str, int] = {}
     with duckdb.connect(str(Path(warehouse).resolve())) as con:
         con.execute("set TimeZone = 'Asia/Seoul'")
-        delivered = dict(
-            con.execute(
-                "select source, max(dt) from raw._files where run_id = ? and status = 'loaded' group by source",
+        con.execute(f"set memory_limit = '{DUCKDB_MEMORY}'")
+        delivered = {
+            source: (last_day, loaded)
+            for source, last_day, loaded in con.execute(
+                "select source, max(dt), sum(rows_loaded) from raw._files"
+                " where run_id = ? and status = 'loaded' group by source",
                 [run_id],
             ).fetchall()
-        )
+        }
         for name, source in SOURCES.items():
             if name not in delivered or (sources and name not in sources):
                 continue
-            df = _frame(con, source, run_id)
-            seen[f"raw.{name}"] = len(df)
-            specs = suite_for(source, delivered[name])
-            rows += run_suite(df, f"raw.{name}", specs, run_id, con, "raw", validation_dir)
-            del df
+            last_day, loaded = delivered[name]
+            specs = suite_for(source, last_day)
+            parts = max(1, math.ceil((loaded or 0) / BATCH_ROWS))
+            if parts == 1:
+                df = _frame(con, source, run_id)
+                seen[f"raw.{name}"] = len(df)
+                rows += run_suite(df, f"raw.{name}", specs, run_id, con, "raw", validation_dir)
+                del df
+            else:
+                frames = _frames(con, source, run_id, parts)
+                suite_rows, seen[f"raw.{name}"] = run_suite_in_parts(
+                    frames, f"raw.{name}", specs, run_id, con, "raw", validation_dir
+                )
+                rows += suite_rows
     if rows:
         build_data_docs(validation_dir)
     return {

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import duckdb
     import pandas as pd
 
@@ -137,6 +139,109 @@ def run_suite(
     returns those rows as dicts: run_id, suite, expectation, column, success, critical,
     observed, validated_at.
     """
+    results = _validate(df, suite_name, expectations, run_id, validation_dir, build_docs)
+    outcomes = [_outcome(results.get(i)) for i in range(len(expectations))]
+    return _record(outcomes, suite_name, expectations, run_id, con, schema)
+
+
+# How a batch validated in parts gets the results of one batch (run_suite_in_parts):
+# - map expectations give a verdict per row: their counts add up over the parts;
+# - these give the same result on every part (all parts have the same columns);
+SAME_ON_EVERY_PART = {"ExpectTableColumnsToMatchOrderedList", "ExpectTableColumnsToMatchSet"}
+# - these are decided by one value of the whole column: each part is reduced to its value, and
+#   the values of all parts are validated together (the largest maximum is the maximum).
+REDUCED = {"ExpectColumnMaxToBeBetween": "max", "ExpectColumnMinToBeBetween": "min"}
+
+
+def run_suite_in_parts(
+    parts: Iterable[pd.DataFrame],
+    suite_name: str,
+    expectations: list[ExpectationSpec],
+    run_id: str,
+    con: duckdb.DuckDBPyConnection,
+    schema: str = "raw",
+    validation_dir: Path | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Validate a batch too big for one DataFrame as a sequence of parts, with the results
+    one batch would give: one row per expectation, same success and same observed counts.
+
+    Only one part is in memory at a time. The caller splits the batch so that rows an
+    expectation compares with each other meet in one part (for uniqueness: rows sharing a
+    key). Returns the result rows (also written to ``<schema>._validation``) and the rows seen.
+    """
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
+    maps = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+    for spec in expectations:
+        is_map = issubclass(getattr(gx.expectations, spec.expectation), maps)
+        if "mostly" in spec.kwargs or not (
+            is_map or spec.expectation in SAME_ON_EVERY_PART or spec.expectation in REDUCED
+        ):
+            raise ValueError(
+                f"{suite_name}: {spec.expectation} {spec.kwargs} cannot be validated in parts;"
+                " validate the batch whole (run_suite)"
+            )
+    per_row = [i for i, spec in enumerate(expectations) if spec.expectation not in REDUCED]
+    reduced = [i for i, spec in enumerate(expectations) if spec.expectation in REDUCED]
+    results: dict[int, list] = {i: [] for i in per_row}
+    values: dict[int, list] = {i: [] for i in reduced}
+    seen = 0
+    for df in parts:
+        seen += len(df)
+        found = _validate(df, suite_name, [expectations[i] for i in per_row], run_id, validation_dir)
+        for j, i in enumerate(per_row):
+            results[i].append(found.get(j))
+        for i in reduced:
+            spec = expectations[i]
+            values[i].append(getattr(df[spec.kwargs["column"]], REDUCED[spec.expectation])())
+        del df, found
+    outcomes: dict[int, tuple[bool, str]] = {i: _combined(results[i]) for i in per_row}
+    for i in reduced:
+        spec = expectations[i]
+        frame = pd.DataFrame({spec.kwargs["column"]: pd.Series(values[i])})
+        outcomes[i] = _outcome(_validate(frame, suite_name, [spec], run_id, validation_dir).get(0))
+    rows = _record(
+        [outcomes[i] for i in range(len(expectations))], suite_name, expectations, run_id, con, schema
+    )
+    return rows, seen
+
+
+def _combined(parts: list) -> tuple[bool, str]:
+    """One outcome from the results of every part: the parts' row counts added up, with GX's
+    own percentage (of the non-missing values, when GX counts missing ones)."""
+    for r in parts:
+        if r is None or (r.exception_info and r.exception_info.get("raised_exception")):
+            return _outcome(r)
+    success = all(bool(r.success) for r in parts)
+    first = parts[0].result or {}
+    if "element_count" not in first:  # the same on every part
+        return success, _observed(first)
+    elements = sum(r.result["element_count"] for r in parts)
+    unexpected = sum(r.result["unexpected_count"] for r in parts)
+    total = {"element_count": elements, "unexpected_count": unexpected}
+    nonmissing = elements
+    if "missing_count" in first:
+        total["missing_count"] = sum(r.result["missing_count"] for r in parts)
+        nonmissing = elements - total["missing_count"]
+    total["unexpected_percent"] = unexpected / nonmissing * 100 if elements > 0 and nonmissing > 0 else None
+    return success, _observed(total)
+
+
+def _validate(
+    df: pd.DataFrame,
+    suite_name: str,
+    expectations: list[ExpectationSpec],
+    run_id: str,
+    validation_dir: Path | None,
+    build_docs: bool = False,
+) -> dict[int, Any]:
+    """GX's result for each expectation of ``df``, by position in ``expectations``."""
     import great_expectations as gx
 
     context = _context(str(validation_dir) if validation_dir else None)
@@ -170,31 +275,41 @@ def run_suite(
         results = [r for vr in run.run_results.values() for r in vr.results]
     else:
         results = list(definition.run(batch_parameters={"dataframe": df}).results)
+    return {int(r.expectation_config.meta["index"]): r for r in results}
 
-    by_index = {int(r.expectation_config.meta["index"]): r for r in results}
+
+def _outcome(r: Any) -> tuple[bool, str]:
+    """Success and the observed summary of one GX result (None: not evaluated)."""
+    if r is None:
+        return False, "not evaluated"
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        return False, "error: " + str(r.exception_info.get("exception_message"))[:500]
+    return bool(r.success), _observed(r.result or {})
+
+
+def _record(
+    outcomes: list[tuple[bool, str]],
+    suite_name: str,
+    expectations: list[ExpectationSpec],
+    run_id: str,
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+) -> list[dict[str, Any]]:
+    """The result rows of a suite, one per expectation, written to ``<schema>._validation``."""
     now = datetime.now()
-    rows = []
-    for i, spec in enumerate(expectations):
-        r = by_index.get(i)
-        success = bool(r.success) if r is not None else False
-        if r is None:
-            observed = "not evaluated"
-        elif r.exception_info and r.exception_info.get("raised_exception"):
-            observed = "error: " + str(r.exception_info.get("exception_message"))[:500]
-        else:
-            observed = _observed(r.result or {})
-        rows.append(
-            {
-                "run_id": run_id,
-                "suite": suite_name,
-                "expectation": spec.expectation,
-                "column": spec.column,
-                "success": success,
-                "critical": spec.critical,
-                "observed": observed,
-                "validated_at": now,
-            }
-        )
+    rows = [
+        {
+            "run_id": run_id,
+            "suite": suite_name,
+            "expectation": spec.expectation,
+            "column": spec.column,
+            "success": success,
+            "critical": spec.critical,
+            "observed": observed,
+            "validated_at": now,
+        }
+        for spec, (success, observed) in zip(expectations, outcomes, strict=True)
+    ]
     con.execute(VALIDATION_DDL.format(schema=schema))
     con.executemany(
         f"insert into {schema}._validation values (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from expectations import raw
 from expectations.raw import suite_for, validate_raw
 from warehouse.config import load_settings
 from warehouse.contracts import SOURCES
@@ -176,3 +178,79 @@ def test_a_key_loaded_again_on_a_later_day_fails_that_day(settings) -> None:
     ingest(settings.warehouse, landing, run_id="day3")
     result = validate_raw(settings.warehouse, "day3", settings)
     assert (result["success"], result["critical_failures"], result["rows"]) == (True, 0, {"raw.surveys": 1})
+
+
+# ---- a first run validates big sources in parts (expectations.raw.BATCH_ROWS) -------------------
+
+
+def _validation_rows(settings, run_id: str) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(
+            'select suite, expectation, "column", success, critical, observed from raw._validation'
+            " where run_id = ? order by rowid",
+            [run_id],
+        ).fetchall()
+
+
+def test_parts_give_the_results_of_one_batch(
+    landing_messy: Path, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(settings.warehouse, landing_messy / "landing", run_id="messy")
+    whole = validate_raw(settings.warehouse, "messy", settings)
+    monkeypatch.setattr(raw, "BATCH_ROWS", 120)
+    parted = validate_raw(settings.warehouse, "messy", settings)
+    # nine sources (web_events: 1069 rows, 9 parts) exceed 120 rows and went in parts
+    assert sum(n > 120 for n in whole["rows"].values()) == 9
+    assert parted["rows"] == whole["rows"]
+    rows = _validation_rows(settings, "messy")
+    first, second = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+    assert second == first  # every expectation: same success, same observed counts and maxima
+    assert (parted["success"], parted["critical_failures"], parted["warnings"]) == (
+        whole["success"],
+        whole["critical_failures"],
+        whole["warnings"],
+    )
+    assert whole["warnings"] > 0  # out-of-range counts and percentages were combined
+
+
+def test_a_duplicate_key_far_apart_is_caught_in_parts(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    landing = settings.home / "landing"
+    survey_rows = _survey_rows(300, "2024-02-01")
+    # the last row repeats the key of row 10 with another score: a different row under one key
+    survey_rows[-1] = "S00010,C0000010,nps,2024-02-01 10:00:00,3,store,"
+    _surveys(landing, "2024-02-01", survey_rows)
+    ingest(settings.warehouse, landing, run_id="big")
+    monkeypatch.setattr(raw, "BATCH_ROWS", 100)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        parts = list(raw._frames(con, SOURCES["surveys"], "big", 3))
+    # three parts of about 100 rows; each key in exactly one, the two S00010 rows together
+    assert sum(len(p) for p in parts) == 300 and max(len(p) for p in parts) < 150
+    assert sorted(len(p[p.response_id == "S00010"]) for p in parts) == [0, 0, 2]
+    result = validate_raw(settings.warehouse, "big", settings)
+    assert (result["success"], result["critical_failures"], result["rows"]) == (
+        False,
+        1,
+        {"raw.surveys": 300},
+    )
+    [failure] = result["failures"]
+    assert (failure["expectation"], failure["column"]) == ("ExpectColumnValuesToBeUnique", "response_id")
+    assert json.loads(failure["observed"]) == {
+        "element_count": 300,
+        "missing_count": 0,
+        "unexpected_count": 2,
+        "unexpected_percent": 2 / 300 * 100,
+    }
+    # the freshness maximum is the whole run's newest survey
+    observed = {r[1]: r[5] for r in _validation_rows(settings, "big")}
+    assert json.loads(observed["ExpectColumnMaxToBeBetween"]) == {"observed_value": "2024-02-01 10:00:00"}
+
+
+def test_an_expectation_parts_cannot_combine_is_refused() -> None:
+    import pandas as pd
+
+    from expectations.runner import ExpectationSpec, run_suite_in_parts
+
+    # a mean of means is not the mean: such a suite has to be validated whole
+    spec = ExpectationSpec("ExpectColumnMeanToBeBetween", {"column": "x", "min_value": 0, "max_value": 1})
+    with duckdb.connect() as con, pytest.raises(ValueError, match="cannot be validated in parts"):
+        run_suite_in_parts([pd.DataFrame({"x": [0.5]})], "t", [spec], "r", con)
