@@ -11,7 +11,10 @@ The protocol (why it can be trusted):
    on the purchases before the test cut-off. With the generator's truth available (a
    ``truth.customers`` table, or ``<home or landing's parent>/truth/customers.*``), the AUC
    against the true churn dates is reported too.
-4. The new version is registered either way; it becomes champion only if its out-of-time AUC
+4. Above ``settings.train_max_customers`` known customers, the model, the clusters and the
+   value models are fitted on a seeded sample of that many customers (the same at every
+   cut-off); the test cut-off keeps every customer, so the metrics are the population's.
+5. The new version is registered either way; it becomes champion only if its out-of-time AUC
    on this test cut-off is not below the champion's AUC on the same rows.
 """
 

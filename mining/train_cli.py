@@ -43,8 +43,10 @@ def command(
         return
     report = train(settings, n_cutoffs=n_cutoffs, seed=seed, clusters=clusters, truth_dir=truth_dir)
     metrics = report["metrics"]
+    fitted = report["training_window"]["customers"]
     click.echo(
-        f"model {report['version']} (test cut-off {report['test']['cutoff']}, {report['test']['rows']} customers)"
+        f"model {report['version']} (test cut-off {report['test']['cutoff']}, {report['test']['rows']} customers;"
+        f" fitted on {fitted['sampled']} of {fitted['of']} customers, CRMWH_TRAIN_MAX_CUSTOMERS)"
     )
     for name in ("model", "logistic", "baseline_recency", "baseline_p_alive"):
         m = metrics[name]
