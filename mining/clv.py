@@ -232,6 +232,30 @@ def bgnbd_log_likelihood(
     return common + np.where(repeat, np.logaddexp(alive, dropped), alive)
 
 
+def _bgnbd_log_likelihood_by_value(x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
+    """:func:`bgnbd_log_likelihood` of these rows as a function of the parameters, with each
+    special function and log evaluated once per distinct value of its column and gathered.
+
+    Why: frequency, recency and T take a few hundred distinct values (whole purchases and days)
+    while their triples are distinct for most customers, so the optimizer's thousand-odd
+    evaluations cost a tenth as much. Element by element the arithmetic is the same, so the
+    values are identical to :func:`bgnbd_log_likelihood`'s.
+    """
+    x_values, x_at = np.unique(x, return_inverse=True)
+    t_x_values, t_x_at = np.unique(t_x, return_inverse=True)
+    T_values, T_at = np.unique(T, return_inverse=True)
+    repeat = x > 0
+    xs_values = np.where(x_values > 0, x_values, 1.0)
+
+    def log_likelihood(r: float, alpha: float, a: float, b: float) -> np.ndarray:
+        common = gammaln(r + x_values)[x_at] - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+        alive = betaln(a, b + x_values)[x_at] - (r + x) * np.log(alpha + T_values)[T_at]
+        dropped = betaln(a + 1.0, b + xs_values - 1.0)[x_at] - (r + x) * np.log(alpha + t_x_values)[t_x_at]
+        return common + np.where(repeat, np.logaddexp(alive, dropped), alive)
+
+    return log_likelihood
+
+
 @dataclass(frozen=True)
 class BGNBD:
     """Fitted BG/NBD: purchases at Poisson rate lambda ~ Gamma(r, alpha); after each purchase the
@@ -299,9 +323,10 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBD:
     _check_rft(x, t_x, T)
     n = int(x.size)
     _, weight, (x, t_x, T) = _distinct_rows(x, t_x, T)
+    log_likelihood = _bgnbd_log_likelihood_by_value(x, t_x, T)
 
     def neg_ll(params: np.ndarray) -> float:
-        return -weight @ bgnbd_log_likelihood(*params, x, t_x, T)
+        return -weight @ log_likelihood(*params)
 
     start = np.log([1.0, max(T.mean(), 1e-3), 1.0, 1.0])
     (r, alpha, a, b), ll = _maximize(neg_ll, start, "BG/NBD")

@@ -364,3 +364,15 @@ def test_cli_names_the_line_and_column_of_a_bad_value(tmp_path: Path) -> None:
          "--calibration-end", "2024-02-01"],
     )  # fmt: skip
     assert "--customer-col 'customer' is neither a column (cust, day, amt)" in result.output
+
+
+def test_bgnbd_likelihood_by_distinct_value_is_the_same_arithmetic():
+    """fit_bgnbd evaluates its special functions once per distinct value: same numbers exactly."""
+    rng = np.random.default_rng(3)
+    T = rng.integers(1, 731, 5000) / 30.4375
+    x = rng.poisson(3, 5000).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.random(5000) * T * 30.4375) / 30.4375, 0.0)
+    by_value = clv._bgnbd_log_likelihood_by_value(x, t_x, T)
+    for r, alpha, a, b in [(0.24, 4.41, 0.79, 2.43), (1.1, 1.2, 0.74, 12.5), (3.0, 0.05, 5.0, 0.3)]:
+        expected = clv.bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T)
+        assert np.array_equal(by_value(r, alpha, a, b), expected)
