@@ -102,9 +102,8 @@ def suite_for(source: Source, run_date: date | None = None) -> list[ExpectationS
 
 def _batch(source: Source) -> str:
     """The query of one source's batch (parameter ``$run_id``): the run's rows and the earlier
-    rows sharing a key with them, exact duplicates collapsed."""
+    rows sharing a key with them."""
     table = f"raw.{_q(source.name)}"
-    cols = ", ".join(_q(c) for c in source.column_names)
     same_key = " and ".join(f"t.{_q(k)} = r.{_q(k)}" for k in unique_key(source))
     return f"""
         with run as (select * from {table} where _run_id = $run_id),
@@ -112,22 +111,31 @@ def _batch(source: Source) -> str:
             select t.* from {table} t semi join run r on {same_key}
             where t._run_id is distinct from $run_id
         )
-        select * from (select * from run union all select * from earlier)
-        qualify row_number() over (partition by {cols} order by _file_id, _line) = 1
+        select * from run union all select * from earlier
         """
 
 
+def _distinct(source: Source) -> str:
+    """The clause that collapses exact duplicates (the first delivered is kept)."""
+    cols = ", ".join(_q(c) for c in source.column_names)
+    return f"qualify row_number() over (partition by {cols} order by _file_id, _line) = 1"
+
+
 def _frame(con, source: Source, run_id: str):
-    """The batch of one source as one DataFrame."""
-    return con.execute(f"{_batch(source)} order by _file_id, _line", {"run_id": run_id}).df()
+    """The batch of one source as one DataFrame, exact duplicates collapsed."""
+    return con.execute(
+        f"select * from ({_batch(source)}) {_distinct(source)} order by _file_id, _line",
+        {"run_id": run_id},
+    ).df()
 
 
 def _frames(con, source: Source, run_id: str, parts: int):
     """The batch of one source as ``parts`` DataFrames, one at a time: the rows whose contract
     key hashes to the same part, so rows sharing a key (and exact duplicates) meet in one.
 
-    The batch is computed once into a temporary table sorted by part, so reading a part reads
-    its own row groups, not the whole batch again."""
+    The batch is computed once into a temporary table sorted by part (a sort DuckDB spills to
+    disk beyond its memory limit); reading a part reads its own row groups, and collapses the
+    part's exact duplicates, so no step holds more than a part in memory."""
     key = ", ".join(_q(k) for k in source.key)
     con.execute(
         f"create or replace temp table _raw_batch as"
@@ -137,7 +145,8 @@ def _frames(con, source: Source, run_id: str, parts: int):
     try:
         for part in range(parts):
             yield con.execute(
-                f"select * exclude (_part) from _raw_batch where _part = {part} order by _file_id, _line"
+                f"select * exclude (_part) from _raw_batch where _part = {part}"
+                f" {_distinct(source)} order by _file_id, _line"
             ).df()
     finally:
         con.execute("drop table if exists _raw_batch")

@@ -25,6 +25,7 @@ others are warnings. ``validation_dir`` stores the results for Data Docs; call
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from dataclasses import dataclass, field
@@ -201,6 +202,7 @@ def run_suite_in_parts(
             spec = expectations[i]
             values[i].append(getattr(df[spec.kwargs["column"]], REDUCED[spec.expectation])())
         del df, found
+        gc.collect()  # GX leaves reference cycles that hold a part's columns: free them now
     outcomes: dict[int, tuple[bool, str]] = {i: _combined(results[i]) for i in per_row}
     for i in reduced:
         spec = expectations[i]
