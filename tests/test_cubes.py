@@ -105,9 +105,21 @@ def test_cube_sales_distinct_counts_per_level_match_the_facts(built: Built) -> N
             == sales[sales.sales_channel == channel].net_sales_krw.sum()
         )
 
+    # a POS order is one store's receipt: receipt numbers restart in every store
+    store_orders = sales[sales.sales_channel == "store"].groupby("order_id").store_id.nunique()
+    assert len(store_orders) > 0 and (store_orders == 1).all()
+    products = _frame(built, "select product_key, category from marts.dim_product")
+    by_category = cube[cube.kept_dimensions == "category"].set_index("category")
+    positive_categories = positive.merge(products, on="product_key", how="left").fillna(
+        {"category": "unknown"}
+    )
+    expected = positive_categories.groupby("category").order_id.nunique()
+    assert by_category.orders.to_dict() == expected.to_dict()
+
     total = cube[cube.kept_dimensions == "ALL"].iloc[0]
     assert total.grouping_level == "month,sales_channel,category,region,pyramid_tier"
     assert total.buyers == positive.customer_id.nunique()
+    assert total.orders == positive.order_id.nunique()
     assert total.net_sales_krw == sales.net_sales_krw.sum()
     assert total.margin_krw == sales.margin_krw.sum()
     # buyers is non-additive: customers buy in several channels, so the channel rows overcount
@@ -212,6 +224,20 @@ def test_cube_financial_and_contacts_reconcile(built: Built) -> None:
     per_month = fin[fin.kept_dimensions == "month"].set_index("month")
     expected = months.groupby("month").customer_id.nunique()
     assert per_month.customers.to_dict() == expected.to_dict()
+    # sets without month count a customer once across months, in each region it lived in
+    assert total.customers == months.customer_id.nunique()
+    regions = _frame(built, "select customer_key, region from marts.dim_customer")
+    months = months.merge(regions, on="customer_key", how="left").fillna({"region": "unknown"})
+    months["delinquent"] = months.days_past_due.fillna(0) >= 30
+    for dims in (["region"], ["month", "region"]):
+        level = fin[fin.kept_dimensions == ",".join(dims)].set_index(dims)
+        customers = months.groupby(dims).customer_id.nunique()
+        delinquent = months[months.delinquent].groupby(dims).customer_id.nunique()
+        assert level.customers.to_dict() == customers.to_dict()
+        assert (
+            level.delinquent_customers.to_dict()
+            == delinquent.reindex(customers.index, fill_value=0).to_dict()
+        )
 
     contacts = _frame(built, "select * from marts.fct_contacts")
     cube = _frame(built, "select * from cubes.cube_contacts")

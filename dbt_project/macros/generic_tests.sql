@@ -8,6 +8,14 @@ group by {{ columns | join(', ') }}
 having count(*) > 1
 {% endtest %}
 
+{#- Fails with every value of `key` whose rows disagree on any of the columns (NULLs aside). -#}
+{% test same_within(model, key, columns) %}
+select {{ key }}
+from {{ model }}
+group by {{ key }}
+having {% for column in columns %}count(distinct {{ column }}) > 1{{ ' or ' if not loop.last }}{% endfor %}
+{% endtest %}
+
 {#- Fails with every row where the expression is false (NULL counts as false). -#}
 {% test expression_true(model, expression) %}
 select *

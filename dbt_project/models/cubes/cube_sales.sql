@@ -1,5 +1,12 @@
 {{ config(materialized='table', schema='cubes') }}
-{#- Grain: one row per grouping set × combination of kept dimension values. -#}
+{#-
+    Grain: one row per grouping set × combination of kept dimension values.
+    orders counts each order with positive net sales once per cell, without count(distinct):
+    an order lies in one month, channel and customer version (fct_sales' test same_within),
+    so its first positive line (is_order_sale) stands for it in every set without category;
+    its lines can span categories, so sets with category count its first positive line in
+    each category (is_order_category_sale).
+-#}
 {%- set dimensions = ['month', 'sales_channel', 'category', 'region', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
     [],
@@ -33,6 +40,7 @@ base as (
         {{ cube_dim('products.category', 'category') }},
         {{ cube_dim('customers.region', 'region') }},
         {{ cube_dim('customers.pyramid_tier', 'pyramid_tier') }},
+        sales.sales_line_id,
         sales.order_id,
         sales.customer_id,
         sales.qty,
@@ -46,6 +54,18 @@ base as (
     left join products on sales.product_key = products.product_key
 ),
 
+flagged as (
+    select
+        *,
+        case when net_sales_krw > 0 and row_number() over (
+            partition by order_id, net_sales_krw > 0 order by sales_line_id
+        ) = 1 then 1 else 0 end as is_order_sale,
+        case when net_sales_krw > 0 and row_number() over (
+            partition by order_id, category, net_sales_krw > 0 order by sales_line_id
+        ) = 1 then 1 else 0 end as is_order_category_sale,
+    from base
+),
+
 aggregated as (
     select
         {{ dimensions | join(', ') }},
@@ -57,9 +77,10 @@ aggregated as (
         sum(margin_krw) as margin_krw,
         sum(qty) as units,
         count(*) as sales_lines,
-        count(distinct case when net_sales_krw > 0 then order_id end) as orders,
+        sum(is_order_sale) as order_sales,
+        sum(is_order_category_sale) as order_category_sales,
         count(distinct case when net_sales_krw > 0 then customer_id end) as buyers,
-    from base
+    from flagged
     group by {{ cube_grouping_sets(grouping_sets) }}
 ),
 
@@ -73,7 +94,7 @@ final as (
         cast(coalesce(margin_krw, 0) as bigint) as margin_krw,
         cast(coalesce(units, 0) as bigint) as units,
         sales_lines,
-        orders,
+        cast(case when _rolled_category = 1 then order_sales else order_category_sales end as bigint) as orders,
         buyers,
     from aggregated
 )

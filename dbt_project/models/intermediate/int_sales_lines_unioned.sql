@@ -1,5 +1,6 @@
 -- One row per sales line in any channel: POS receipt lines (returns are negative lines) and
 -- the lines of each online order's latest version, with whether the line counts as a sale.
+-- A POS order is <store>-<receipt>: receipt numbers restart in every store.
 with
 
 pos_lines as (
@@ -17,7 +18,7 @@ order_lines as (
 store_sales as (
     select
         {{ dbt.concat(["'pos-'", 'store_id', "'-'", 'receipt_no', "'-'", dbt.cast('line_no', api.Column.translate_type('string'))]) }} as sales_line_id,
-        receipt_no as order_id,
+        {{ dbt.concat(['store_id', "'-'", 'receipt_no']) }} as order_id,
         line_no,
         sold_at,
         'store' as sales_channel,

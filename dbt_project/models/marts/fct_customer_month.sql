@@ -156,10 +156,7 @@ sales_months as (
     select
         customer_id,
         month,
-        count(distinct case
-            when counts_as_sale and not is_return
-                then {{ dbt.concat(['sales_channel', "'-'", "coalesce(store_id, '')", "'-'", 'order_id']) }}
-        end) as purchases,
+        count(distinct case when counts_as_sale and not is_return then order_id end) as purchases,
         cast(sum(net_sales_krw) as bigint) as net_sales_krw,
         cast(sum(margin_krw) as bigint) as margin_krw,
         cast(sum(cost_krw) as bigint) as cost_krw,
