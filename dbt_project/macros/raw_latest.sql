@@ -25,18 +25,17 @@
         left join {{ source('raw', '_files') }} as _f
             on _f.file_id = r._file_id
         {%- if is_incremental() %}
-        where exists (
-            select 1
-            from (
-                select {{ touched_key | join(', ') }}
-                from {{ source('raw', incremental_source or source_name) }}
-                where _loaded_at > ({{ loaded_high_water() }})
-                union all
-                select {{ touched_key | join(', ') }}
-                from {{ this }}
-                where _file_id in ({{ replaced_files() }})
-            ) as touched
-            where {% for k in touched_key %}touched.{{ k }} = r.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
+        {%- set columns = touched_key | join(', ') %}
+        {#- an uncorrelated IN: the touched keys are hashed once (a correlated EXISTS cost a
+            second pass over the raw table, even on a day with nothing new) #}
+        where (r.{{ touched_key | join(', r.') }}) in (
+            select {{ columns }}
+            from {{ source('raw', incremental_source or source_name) }}
+            where _loaded_at > ({{ loaded_high_water() }})
+            union all
+            select {{ columns }}
+            from {{ this }}
+            where _file_id in ({{ replaced_files() }})
         )
         {%- endif %}
     ) as ranked
