@@ -392,6 +392,18 @@ def test_build_failure_names_the_node(tmp_path: Path) -> None:
         build(settings, select="stg_customers__versions")
 
 
+def test_dbt_runs_duckdb_under_the_build_memory_limit(built: dict) -> None:
+    from dataclasses import replace
+
+    from warehouse.build import run_dbt
+
+    settings = replace(built["settings"], build_memory_limit="1GB")
+    result = run_dbt(settings, ["show", "--inline", "select current_setting('memory_limit') as m"])
+    assert result.success
+    # DuckDB reports 1 GB (10^9 bytes) in binary units
+    assert result.result.results[0].agate_table.rows[0][0] == "953.6 MiB"
+
+
 def test_dim_customer_reads_scores_once_mining_wrote_them(built: dict) -> None:
     # Runs last in this module: it changes the shared warehouse.
     settings = built["settings"]

@@ -41,16 +41,21 @@ def _dbt_dirs(settings: Settings) -> dict[str, Path]:
 
 @contextmanager
 def _warehouse_env(settings: Settings):
-    """Point profiles.yml at the build warehouse for the duration of one dbt invocation."""
-    previous = os.environ.get("CRMWH_WAREHOUSE")
-    os.environ["CRMWH_WAREHOUSE"] = str(Path(settings.warehouse).resolve())
+    """Point profiles.yml at the build warehouse and its memory limit for one dbt invocation."""
+    values = {
+        "CRMWH_WAREHOUSE": str(Path(settings.warehouse).resolve()),
+        "CRMWH_BUILD_MEMORY_LIMIT": settings.build_memory_limit,
+    }
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("CRMWH_WAREHOUSE", None)
-        else:
-            os.environ["CRMWH_WAREHOUSE"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_dbt(settings: Settings, args: list[str]) -> Any:
