@@ -1162,6 +1162,10 @@ def run(
     built = step("dbt_build", "stage_dbt")
     if built.get("status") != "ok":
         return save()
+    # The cube floor asks each question of the cube's compiled SQL; later dbt runs select fewer
+    # models and rewrite the manifest, so keep the full build's.
+    cube_manifest = work / "manifest_build.json"
+    shutil.copyfile(built["manifest"], cube_manifest)
     if not skip_floors:
         models = step(
             "dbt_models",
@@ -1171,7 +1175,6 @@ def run(
             full_refresh=True,
             warehouse_copy=str(work / "dbt_models" / _warehouse_name()),
         )
-        manifest_models = work / "manifest_models.json"
         if models.get("status") == "ok":
             floor = run_stage(
                 "warehouse.bench:stage_dbt_floor",
@@ -1186,7 +1189,6 @@ def run(
                 f"[bench {scale}] dbt floor: {floor.get('status')} {floor.get('seconds', 0) or 0:.2f}s",
                 flush=True,
             )
-            shutil.copyfile(models["manifest"], manifest_models)
             for key in ("dbt_models", "dbt_build"):
                 stages[key]["floor"] = floor
                 if floor.get("status") == "ok":
@@ -1198,7 +1200,7 @@ def run(
     step("features", "stage_features")
     step("train", "stage_train")
     scored = step("score", "stage_score", run_date=last_full)
-    if scored.get("status") == "ok" and not skip_floors:
+    if scored.get("status") == "ok":
         floor = run_stage(
             "warehouse.bench:stage_score_floor", {"run_date": last_full}, env, logs / "score_floor.log"
         )
@@ -1211,8 +1213,7 @@ def run(
     published = step("publish", "stage_publish")
     if published.get("status") == "ok":
         cubes = step("cube_queries", "stage_cube_queries")
-        cube_manifest = work / "manifest_models.json"
-        if cubes.get("status") == "ok" and not skip_floors and cube_manifest.exists():
+        if cubes.get("status") == "ok":
             floor = run_stage(
                 "warehouse.bench:stage_cube_floor",
                 {"questions": cubes["questions"], "manifest": str(cube_manifest)},
@@ -1261,7 +1262,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="Where the .md and .json go.")
     parser.add_argument("--regenerate", action="store_true", help="Ignore the cached generated data.")
-    parser.add_argument("--skip-floors", action="store_true", help="Measure the stages only.")
+    parser.add_argument(
+        "--skip-floors",
+        action="store_true",
+        help="Skip the ingest and dbt floors (each repeats its whole stage: for L).",
+    )
     parser.add_argument(
         "--render-only", action="store_true", help="Rewrite <scale>.md from <scale>.json, run nothing."
     )
