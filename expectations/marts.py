@@ -9,16 +9,27 @@ unknown members, ranges) are warnings: recorded in ``marts._validation`` / ``ops
 never blocking.
 
 Each table is one suite ``marts.<table>`` run through ``expectations.runner.run_suite`` on a
-DataFrame of only the columns its expectations need.
+DataFrame of only the columns its expectations need. A table of more than BATCH_ROWS rows (the
+facts at L) is validated in parts split by a hash of its unique key, with the results one batch
+would give (``expectations.runner.run_suite_in_parts``), so memory stays bounded.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expectations.runner import ExpectationSpec, gate_summary, run_suite
+from expectations.runner import (
+    BATCH_ROWS,
+    DUCKDB_MEMORY,
+    ExpectationSpec,
+    gate_summary,
+    parts_by_key,
+    run_suite,
+    run_suite_in_parts,
+)
 from warehouse.contracts import SOURCES
 
 MONTH_REGEX = r"^\d{4}-\d{2}$"
@@ -192,6 +203,25 @@ def cube_suites(con) -> list[TableSuite]:
     return suites
 
 
+def _unique_key(suite: TableSuite) -> list[str]:
+    """The columns a suite expects unique: rows sharing them must meet in one part."""
+    for spec in suite.specs:
+        if spec.expectation == "ExpectColumnValuesToBeUnique":
+            return [spec.kwargs["column"]]
+        if spec.expectation == "ExpectCompoundColumnsToBeUnique":
+            return list(spec.kwargs["column_list"])
+    return []
+
+
+def _parts(con, suite: TableSuite) -> int:
+    """How many parts a table's suite is validated in: 1 unless the table is big and the suite
+    can be split (a plain table with a unique key and no `mostly` threshold)."""
+    if suite.sql or not _unique_key(suite) or any("mostly" in spec.kwargs for spec in suite.specs):
+        return 1
+    rows = con.execute(f'select count(*) from marts."{suite.name}"').fetchone()[0]
+    return max(1, math.ceil(rows / BATCH_ROWS))
+
+
 def _frame_sql(suite: TableSuite) -> str:
     if suite.sql:
         return suite.sql
@@ -211,6 +241,7 @@ def validate_marts(warehouse: Path, run_id: str, settings: Any) -> dict:
     con = duckdb.connect(str(warehouse))
     results: list[dict] = []
     try:
+        con.execute(f"set memory_limit = '{DUCKDB_MEMORY}'")
         con.execute("create schema if not exists marts")
         con.execute(
             "create table if not exists marts._validation (run_id varchar, suite varchar,"
@@ -223,13 +254,19 @@ def validate_marts(warehouse: Path, run_id: str, settings: Any) -> dict:
             prefix = "cubes" if suite.name.startswith("cube") else "marts"
             name = f"{prefix}.{suite.name}"
             try:
-                frame = con.sql(_frame_sql(suite)).df()
+                parts = _parts(con, suite)
+                frame = con.sql(_frame_sql(suite)).df() if parts == 1 else None
             except duckdb.Error as error:
                 results.append(_missing(run_id, name, error))
                 continue
-            results += run_suite(
-                frame, name, suite.specs, run_id, con, schema="marts", validation_dir=settings.validation
-            )
+            if frame is not None:
+                results += run_suite(frame, name, suite.specs, run_id, con, "marts", settings.validation)
+                del frame
+            else:
+                frames = parts_by_key(con, _frame_sql(suite), _unique_key(suite), parts)
+                results += run_suite_in_parts(
+                    frames, name, suite.specs, run_id, con, "marts", settings.validation
+                )[0]
         if missing := [r for r in results if r["expectation"] == "TableExists"]:
             con.executemany(
                 "insert into marts._validation values (?, ?, ?, ?, ?, ?, ?, ?)",

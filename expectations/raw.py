@@ -32,21 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from expectations.runner import (
+    BATCH_ROWS,
+    DUCKDB_MEMORY,
     ExpectationSpec,
     build_data_docs,
     gate_summary,
+    parts_by_key,
     run_suite,
     run_suite_in_parts,
 )
 from warehouse.contracts import LINEAGE_COLUMNS, SOURCES, Source
 
 FRESHNESS_DAYS = 7
-# Rows of one pandas batch: a run that loaded more rows of a source (a first load of the whole
-# history) validates them in parts of about this many, one at a time, so memory stays bounded.
-BATCH_ROWS = 500_000
-# DuckDB keeps the blocks it scanned, and a temporary table, in memory up to its limit (80 % of
-# RAM by default): the suites read every raw table of a first load, so they set their own.
-DUCKDB_MEMORY = "1GB"
 
 
 def _q(name: str) -> str:
@@ -130,26 +127,17 @@ def _frame(con, source: Source, run_id: str):
 
 
 def _frames(con, source: Source, run_id: str, parts: int):
-    """The batch of one source as ``parts`` DataFrames, one at a time: the rows whose contract
-    key hashes to the same part, so rows sharing a key (and exact duplicates) meet in one.
-
-    The batch is computed once into a temporary table sorted by part (a sort DuckDB spills to
-    disk beyond its memory limit); reading a part reads its own row groups, and collapses the
-    part's exact duplicates, so no step holds more than a part in memory."""
-    key = ", ".join(_q(k) for k in source.key)
-    con.execute(
-        f"create or replace temp table _raw_batch as"
-        f" select *, hash({key}) % {parts} as _part from ({_batch(source)}) order by _part",
+    """The batch of one source as ``parts`` DataFrames split by a hash of the contract key, so
+    rows sharing a key (and exact duplicates) meet in one; each part's exact duplicates are
+    collapsed on their own."""
+    return parts_by_key(
+        con,
+        _batch(source),
+        list(source.key),
+        parts,
         {"run_id": run_id},
+        f"{_distinct(source)} order by _file_id, _line",
     )
-    try:
-        for part in range(parts):
-            yield con.execute(
-                f"select * exclude (_part) from _raw_batch where _part = {part}"
-                f" {_distinct(source)} order by _file_id, _line"
-            ).df()
-    finally:
-        con.execute("drop table if exists _raw_batch")
 
 
 def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str] | None = None) -> dict:

@@ -35,10 +35,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     import duckdb
     import pandas as pd
+
+# Rows of one pandas batch: a bigger batch (a raw first load, a marts table at L) is validated
+# in parts of about this many, one at a time, so memory stays bounded (run_suite_in_parts).
+BATCH_ROWS = 500_000
+# DuckDB keeps the blocks it scanned, and the temporary table of the parts, in memory up to its
+# limit (80 % of RAM by default): the suites that read whole tables set their own.
+DUCKDB_MEMORY = "1GB"
 
 VALIDATION_DDL = """
 create table if not exists {schema}._validation (
@@ -145,6 +152,35 @@ def run_suite(
     return _record(outcomes, suite_name, expectations, run_id, con, schema)
 
 
+def parts_by_key(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    key: list[str],
+    parts: int,
+    params: dict[str, Any] | None = None,
+    per_part: str = "",
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``query`` as ``parts`` DataFrames, one at a time: the rows whose ``key``
+    hashes to the same part, so rows sharing a key meet in one (for run_suite_in_parts).
+
+    The rows are computed once into a temporary table sorted by part (a sort DuckDB spills to
+    disk beyond its memory limit); reading a part reads its own row groups, then ``per_part``
+    (e.g. a QUALIFY and an ORDER BY) applies to the part alone."""
+    columns = ", ".join(f'"{k}"' for k in key)
+    con.execute(
+        f"create or replace temp table _batch_parts as"
+        f" select *, hash({columns}) % {parts} as _part from ({query}) order by _part",
+        params or {},
+    )
+    try:
+        for part in range(parts):
+            yield con.execute(
+                f"select * exclude (_part) from _batch_parts where _part = {part} {per_part}"
+            ).df()
+    finally:
+        con.execute("drop table if exists _batch_parts")
+
+
 # How a batch validated in parts gets the results of one batch (run_suite_in_parts):
 # - map expectations give a verdict per row: their counts add up over the parts;
 # - these give the same result on every part (all parts have the same columns);
@@ -152,6 +188,8 @@ SAME_ON_EVERY_PART = {"ExpectTableColumnsToMatchOrderedList", "ExpectTableColumn
 # - these are decided by one value of the whole column: each part is reduced to its value, and
 #   the values of all parts are validated together (the largest maximum is the maximum).
 REDUCED = {"ExpectColumnMaxToBeBetween": "max", "ExpectColumnMinToBeBetween": "min"}
+# - the row count is that of all parts: validated on a frame of as many one-byte rows.
+COUNTED = {"ExpectTableRowCountToBeBetween"}
 
 
 def run_suite_in_parts(
@@ -171,6 +209,7 @@ def run_suite_in_parts(
     key). Returns the result rows (also written to ``<schema>._validation``) and the rows seen.
     """
     import great_expectations as gx
+    import numpy as np
     import pandas as pd
     from great_expectations.expectations.expectation import (
         ColumnMapExpectation,
@@ -182,14 +221,15 @@ def run_suite_in_parts(
     for spec in expectations:
         is_map = issubclass(getattr(gx.expectations, spec.expectation), maps)
         if "mostly" in spec.kwargs or not (
-            is_map or spec.expectation in SAME_ON_EVERY_PART or spec.expectation in REDUCED
+            is_map or spec.expectation in (*SAME_ON_EVERY_PART, *REDUCED, *COUNTED)
         ):
             raise ValueError(
                 f"{suite_name}: {spec.expectation} {spec.kwargs} cannot be validated in parts;"
                 " validate the batch whole (run_suite)"
             )
-    per_row = [i for i, spec in enumerate(expectations) if spec.expectation not in REDUCED]
+    per_row = [i for i, spec in enumerate(expectations) if spec.expectation not in (*REDUCED, *COUNTED)]
     reduced = [i for i, spec in enumerate(expectations) if spec.expectation in REDUCED]
+    counted = [i for i, spec in enumerate(expectations) if spec.expectation in COUNTED]
     results: dict[int, list] = {i: [] for i in per_row}
     values: dict[int, list] = {i: [] for i in reduced}
     seen = 0
@@ -208,6 +248,10 @@ def run_suite_in_parts(
         spec = expectations[i]
         frame = pd.DataFrame({spec.kwargs["column"]: pd.Series(values[i])})
         outcomes[i] = _outcome(_validate(frame, suite_name, [spec], run_id, validation_dir).get(0))
+    if counted:
+        frame = pd.DataFrame({"row": np.zeros(seen, dtype=np.int8)})
+        found = _validate(frame, suite_name, [expectations[i] for i in counted], run_id, validation_dir)
+        outcomes.update({i: _outcome(found.get(j)) for j, i in enumerate(counted)})
     rows = _record(
         [outcomes[i] for i in range(len(expectations))], suite_name, expectations, run_id, con, schema
     )
