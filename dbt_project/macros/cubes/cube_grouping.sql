@@ -4,13 +4,12 @@
     A cube aggregates one `base` relation with GROUPING SETS, so every non-additive measure
     (count distinct, rates) is computed within its own grouping set. Where the grain makes one
     row one customer within a set (a customer × month relation in sets that keep month), a plain
-    count gives the distinct customers at a fraction of count(distinct)'s cost; cube_financial
-    then computes its sets without month in a second query over one row per customer and cell.
+    count gives the distinct customers at a fraction of count(distinct)'s cost (cube_financial,
+    cube_customer_base).
     The macros below write the plumbing every cube repeats:
 
     - cube_grouping_sets(sets): the `group by grouping sets (...)` clause;
-    - cube_grouping_flags(dimensions, rolled_up): one `_rolled_<dim>` flag per dimension
-      (1 = rolled up) and grouping_id;
+    - cube_grouping_flags(dimensions): one `_rolled_<dim>` flag per dimension (1 = rolled up);
     - cube_dimension_columns(dimensions): the published dimension columns ('ALL' when rolled
       up), then `grouping_level` (the rolled-up dimensions, comma separated in cube order,
       'none' at the finest level: MARTS.md's contract), `kept_dimensions` (its complement: the
@@ -28,19 +27,11 @@
     )
 {%- endmacro %}
 
-{#- `rolled_up`: dimensions absent from every set of this query (selected as NULL): a cube
-    that computes some of its sets in a second query over another relation flags them 1. -#}
-{% macro cube_grouping_flags(dimensions, rolled_up=[]) -%}
+{% macro cube_grouping_flags(dimensions) -%}
     {%- for dim in dimensions %}
-        {{ 1 if dim in rolled_up else 'grouping(' ~ dim ~ ')' }} as _rolled_{{ dim }},
+        grouping({{ dim }}) as _rolled_{{ dim }},
     {%- endfor %}
-    {%- if rolled_up %}
-        {% for dim in dimensions -%}
-        {{ 1 if dim in rolled_up else 'grouping(' ~ dim ~ ')' }} * {{ 2 ** (dimensions | length - loop.index) }}{{ ' + ' if not loop.last }}
-        {%- endfor %} as grouping_id,
-    {%- else %}
         grouping({{ dimensions | join(', ') }}) as grouping_id,
-    {%- endif %}
 {%- endmacro %}
 
 {% macro cube_dimension_columns(dimensions) -%}

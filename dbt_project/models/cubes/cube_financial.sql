@@ -2,20 +2,21 @@
 {#-
     Grain: one row per grouping set × combination of kept dimension values.
     fct_customer_month has one row per customer and month (tested), so in the sets that keep
-    month a plain count is the distinct customers. The sets without month count customers
-    across months in a second query over customer_cells: one row per customer and combination
-    of the other dimensions (a customer who moves or changes tier or band lies in several).
+    month a plain count is the distinct customers. The sets without month count a customer once
+    across months: one plain GROUP BY per set over customer_cells (one row per customer and
+    combination of the other dimensions: a customer who moves, or changes tier or band, lies in
+    several), joined to the set's cells.
 -#}
 {%- set dimensions = ['month', 'pyramid_tier', 'region', 'credit_grade_band'] -%}
-{%- set monthly_sets = [
-    ['month'], ['month', 'pyramid_tier'], ['month', 'region'], ['month', 'credit_grade_band'],
+{%- set grouping_sets = [
+    [],
+    ['month'], ['pyramid_tier'], ['region'], ['credit_grade_band'],
+    ['month', 'pyramid_tier'], ['month', 'region'], ['month', 'credit_grade_band'],
+    ['pyramid_tier', 'region'], ['pyramid_tier', 'credit_grade_band'], ['region', 'credit_grade_band'],
     ['month', 'pyramid_tier', 'region'], ['month', 'pyramid_tier', 'credit_grade_band'],
     dimensions,
 ] -%}
-{%- set overall_sets = [
-    [], ['pyramid_tier'], ['region'], ['credit_grade_band'],
-    ['pyramid_tier', 'region'], ['pyramid_tier', 'credit_grade_band'], ['region', 'credit_grade_band'],
-] -%}
+{%- set other_dimensions = dimensions[1:] -%}
 
 with
 
@@ -48,21 +49,6 @@ base as (
     left join customers on customer_months.customer_key = customers.customer_key
 ),
 
-customer_cells as (
-    select
-        customer_id,
-        pyramid_tier,
-        region,
-        credit_grade_band,
-        sum(revenue_krw) as revenue_krw,
-        sum(cogs_krw) as cogs_krw,
-        sum(cost_to_serve_krw) as cost_to_serve_krw,
-        sum(profit_krw) as profit_krw,
-        {{ dbt.bool_or('is_delinquent') }} as is_delinquent,
-    from base
-    group by customer_id, pyramid_tier, region, credit_grade_band
-),
-
 aggregated as (
     select
         {{ dimensions | join(', ') }},
@@ -71,27 +57,56 @@ aggregated as (
         sum(cogs_krw) as cogs_krw,
         sum(cost_to_serve_krw) as cost_to_serve_krw,
         sum(profit_krw) as profit_krw,
-        count(*) as customers,
-        count(case when is_delinquent then 1 end) as delinquent_customers,
+        count(*) as customer_months,
+        count(case when is_delinquent then 1 end) as delinquent_customer_months,
     from base
-    group by {{ cube_grouping_sets(monthly_sets) }}
+    group by {{ cube_grouping_sets(grouping_sets) }}
+),
 
-    union all
-
+customer_cells as (
     select
-        cast(null as {{ dbt.type_string() }}) as month,
-        pyramid_tier,
-        region,
-        credit_grade_band,
-        {{ cube_grouping_flags(dimensions, rolled_up=['month']) }}
-        sum(revenue_krw) as revenue_krw,
-        sum(cogs_krw) as cogs_krw,
-        sum(cost_to_serve_krw) as cost_to_serve_krw,
-        sum(profit_krw) as profit_krw,
+        customer_id,
+        {{ other_dimensions | join(', ') }},
+        {{ dbt.bool_or('is_delinquent') }} as is_delinquent,
+    from base
+    group by customer_id, {{ other_dimensions | join(', ') }}
+),
+
+customers_across_months as (
+    {%- for set in grouping_sets if 'month' not in set %}
+    {%- set ns = namespace(grouping_id=0) %}
+    {%- for dim in dimensions %}
+    {%- if dim not in set %}{% set ns.grouping_id = ns.grouping_id + 2 ** (loop.revindex0) %}{% endif %}
+    {%- endfor %}
+    select
+        {%- for dim in other_dimensions %}
+        {{ dim if dim in set else 'null' }} as {{ dim }},
+        {%- endfor %}
+        {{ ns.grouping_id }} as grouping_id,
         count(distinct customer_id) as customers,
         count(distinct case when is_delinquent then customer_id end) as delinquent_customers,
     from customer_cells
-    group by {{ cube_grouping_sets(overall_sets) }}
+    {%- if set %}
+    group by {{ set | join(', ') }}
+    {%- endif %}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+),
+
+cells as (
+    select
+        aggregated.*,
+        case when aggregated._rolled_month = 1 then across.customers else aggregated.customer_months end as customers,
+        case
+            when aggregated._rolled_month = 1 then across.delinquent_customers
+            else aggregated.delinquent_customer_months
+        end as delinquent_customers,
+    from aggregated
+    left join customers_across_months as across
+        on across.grouping_id = aggregated.grouping_id
+        {%- for dim in other_dimensions %}
+        and across.{{ dim }} is not distinct from aggregated.{{ dim }}
+        {%- endfor %}
 ),
 
 final as (
@@ -103,7 +118,7 @@ final as (
         cast(coalesce(profit_krw, 0) as bigint) as profit_krw,
         customers,
         delinquent_customers,
-    from aggregated
+    from cells
 )
 
 select * from final
