@@ -270,3 +270,38 @@ def test_reconciliation_data_test_fails_on_a_tampered_cube(built: Built, tmp_pat
     result = run_dbt(settings, ["test", "--select", "assert_cube_sales_reconciles_to_fct_sales"])
     statuses = [str(r.status).lower() for r in result.result.results if r.node.resource_type == "test"]
     assert statuses == ["fail"]
+
+
+def test_every_cube_level_equals_its_grouping_set_computed_alone(built: Built) -> None:
+    """Each level of each cube, computed in one GROUPING SETS query with all the others, equals
+    the same set computed alone (the bench's cube floor): the shortcuts that count rows or
+    flagged lines instead of distinct values hold set by set."""
+    import json
+
+    from warehouse.bench import floor_query
+
+    manifest = json.loads((built.settings.home / "dbt" / "target" / "manifest.json").read_text())
+    compiled = {
+        n["name"]: n["compiled_code"] for n in manifest["nodes"].values() if n["name"] in CUBE_DIMENSIONS
+    }
+    assert set(compiled) == set(CUBE_DIMENSIONS)
+    catalog = fetch(built.warehouse, "select cube, name from cubes.cube_catalog where kind = 'measure'")
+    con = duckdb.connect(str(built.warehouse), read_only=True)
+    try:
+        for cube, sql in compiled.items():
+            measures = [name for c, name in catalog if c == cube]
+            levels = [
+                r[0] for r in con.execute(f"select distinct kept_dimensions from cubes.{cube}").fetchall()
+            ]
+            for level in levels:
+                by = [] if level == "ALL" else level.split(",")
+                question = {"by": by, "where": {}, "measures": measures, "level": level}
+                alone = con.execute(*floor_query(sql, question)).fetchall()
+                columns = ", ".join(f'"{c}"' for c in [*by, *measures])
+                order = f" order by {', '.join(by)}" if by else ""
+                together = con.execute(
+                    f"select {columns} from cubes.{cube} where kept_dimensions = ?{order}", [level]
+                ).fetchall()
+                assert len(together) > 0 and alone == together, (cube, level)
+    finally:
+        con.close()
