@@ -160,7 +160,7 @@ sales_months as (
         cast(sum(net_sales_krw) as bigint) as net_sales_krw,
         cast(sum(margin_krw) as bigint) as margin_krw,
         cast(sum(cost_krw) as bigint) as cost_krw,
-        max(_loaded_at) as _loaded_at
+        max(_loaded_at) as sales_loaded_at
     from sales
     group by customer_id, month
 ),
@@ -174,7 +174,7 @@ contact_months as (
         count(case when contact_channel in ('web', 'app') then 1 end) as contacts_web,
         count(case when source = 'campaign_touches' then 1 end) as contacts_campaign,
         count(case when is_complaint then 1 end) as complaints,
-        max(_loaded_at) as _loaded_at
+        max(_loaded_at) as contacts_loaded_at
     from contacts
     group by customer_id, month
 ),
@@ -185,8 +185,64 @@ feedback_months as (
         month,
         avg(case when feedback_type = 'nps' then cast(score as double) end) as nps,
         avg(case when feedback_type = 'csat' then cast(score as double) end) as csat,
-        max(_loaded_at) as _loaded_at
+        max(_loaded_at) as feedback_loaded_at
     from feedback
+    group by customer_id, month
+),
+
+finance_months as (
+    select
+        customer_id,
+        month,
+        true as has_finance,
+        revenue_krw,
+        cogs_krw,
+        cost_to_serve_krw,
+        credit_grade,
+        days_past_due
+    from finance
+),
+
+{#- The four per-month fact relations as one row per customer and month: one union and one
+    (spilling) aggregate instead of four hash joins side by side in the final query, whose
+    tables together outgrew DuckDB's memory at 1,000,000 customers. Each relation has at most
+    one row per customer and month, so max() takes its value. #}
+{%- set month_facts = {
+    'sales_months': ['purchases', 'net_sales_krw', 'margin_krw', 'cost_krw', 'sales_loaded_at'],
+    'contact_months': [
+        'contacts', 'contacts_call_center', 'contacts_web', 'contacts_campaign', 'complaints',
+        'contacts_loaded_at',
+    ],
+    'feedback_months': ['nps', 'csat', 'feedback_loaded_at'],
+    'finance_months': [
+        'has_finance', 'revenue_krw', 'cogs_krw', 'cost_to_serve_krw', 'credit_grade', 'days_past_due',
+    ],
+} %}
+month_facts as (
+    select
+        customer_id,
+        month,
+        {%- for columns in month_facts.values() %}
+        {%- set last_relation = loop.last %}
+        {%- for column in columns %}
+        max({{ column }}) as {{ column }}{{ ',' if not (last_relation and loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    from (
+        {%- for relation in month_facts %}
+        select
+            customer_id,
+            month,
+            {%- for other, columns in month_facts.items() %}
+            {%- set last_relation = loop.last %}
+            {%- for column in columns %}
+            {{ column if other == relation else 'null' }} as {{ column }}{{ ',' if not (last_relation and loop.last) }}
+            {%- endfor %}
+            {%- endfor %}
+        from {{ relation }}
+        {{ 'union all' if not loop.last }}
+        {%- endfor %}
+    ) as facts
     group by customer_id, month
 ),
 
@@ -242,25 +298,25 @@ final as (
         coalesce(keyed.customer_key, -1) as customer_key,
         keyed.month,
         keyed.month_start,
-        coalesce(sales_months.purchases, 0) as purchases,
-        coalesce(sales_months.net_sales_krw, 0) as net_sales_krw,
-        coalesce(sales_months.margin_krw, 0) as margin_krw,
-        coalesce(finance.revenue_krw, 0) as revenue_krw,
-        coalesce(finance.cogs_krw, sales_months.cost_krw, 0) as cogs_krw,
-        coalesce(finance.cost_to_serve_krw, 0) as cost_to_serve_krw,
-        coalesce(sales_months.net_sales_krw, 0)
-            - coalesce(finance.cogs_krw, sales_months.cost_krw, 0)
-            - coalesce(finance.cost_to_serve_krw, 0) as profit_krw,
-        finance.customer_id is not null as has_finance,
-        coalesce(contact_months.contacts, 0) as contacts,
-        coalesce(contact_months.contacts_call_center, 0) as contacts_call_center,
-        coalesce(contact_months.contacts_web, 0) as contacts_web,
-        coalesce(contact_months.contacts_campaign, 0) as contacts_campaign,
-        coalesce(contact_months.complaints, 0) as complaints,
-        feedback_months.nps,
-        feedback_months.csat,
-        finance.credit_grade,
-        finance.days_past_due,
+        coalesce(month_facts.purchases, 0) as purchases,
+        coalesce(month_facts.net_sales_krw, 0) as net_sales_krw,
+        coalesce(month_facts.margin_krw, 0) as margin_krw,
+        coalesce(month_facts.revenue_krw, 0) as revenue_krw,
+        coalesce(month_facts.cogs_krw, month_facts.cost_krw, 0) as cogs_krw,
+        coalesce(month_facts.cost_to_serve_krw, 0) as cost_to_serve_krw,
+        coalesce(month_facts.net_sales_krw, 0)
+            - coalesce(month_facts.cogs_krw, month_facts.cost_krw, 0)
+            - coalesce(month_facts.cost_to_serve_krw, 0) as profit_krw,
+        coalesce(month_facts.has_finance, false) as has_finance,
+        coalesce(month_facts.contacts, 0) as contacts,
+        coalesce(month_facts.contacts_call_center, 0) as contacts_call_center,
+        coalesce(month_facts.contacts_web, 0) as contacts_web,
+        coalesce(month_facts.contacts_campaign, 0) as contacts_campaign,
+        coalesce(month_facts.complaints, 0) as complaints,
+        month_facts.nps,
+        month_facts.csat,
+        month_facts.credit_grade,
+        month_facts.days_past_due,
         {%- if plan is not none %}
         cast(case
             when previous_balances.points_balance is not null then previous_balances.points_balance
@@ -282,27 +338,18 @@ final as (
         greatest(
             customer_loads._loaded_at,
             coalesce(points_loads._loaded_at, customer_loads._loaded_at),
-            coalesce(sales_months._loaded_at, customer_loads._loaded_at),
-            coalesce(contact_months._loaded_at, customer_loads._loaded_at),
-            coalesce(feedback_months._loaded_at, customer_loads._loaded_at),
+            coalesce(month_facts.sales_loaded_at, customer_loads._loaded_at),
+            coalesce(month_facts.contacts_loaded_at, customer_loads._loaded_at),
+            coalesce(month_facts.feedback_loaded_at, customer_loads._loaded_at),
             coalesce(finance_loads._loaded_at, customer_loads._loaded_at)
         ) as _loaded_at
     from keyed
     cross join data_end
     inner join customer_loads
         on customer_loads.customer_id = keyed.customer_id
-    left join sales_months
-        on sales_months.customer_id = keyed.customer_id
-        and sales_months.month = keyed.month
-    left join contact_months
-        on contact_months.customer_id = keyed.customer_id
-        and contact_months.month = keyed.month
-    left join feedback_months
-        on feedback_months.customer_id = keyed.customer_id
-        and feedback_months.month = keyed.month
-    left join finance
-        on finance.customer_id = keyed.customer_id
-        and finance.month = keyed.month
+    left join month_facts
+        on month_facts.customer_id = keyed.customer_id
+        and month_facts.month = keyed.month
     left join finance_loads
         on finance_loads.month = keyed.month
     left join points_loads
