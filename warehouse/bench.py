@@ -1156,6 +1156,9 @@ def run(
     ing = step("ingest", "stage_ingest", landing=landing, until=last_full)
     if ing.get("status") != "ok":
         return save()
+    if skip_floors:
+        for key in ("ingest_vs_floor", "dbt_models"):
+            stages[key] = {"status": "skipped", "error": "skipped with --skip-floors"}
     if not skip_floors:
         step("ingest_vs_floor", "stage_ingest_floor", landing=landing)
     step("validate_raw", "stage_validate_raw", run_id=ing["run_id"])
