@@ -1159,7 +1159,7 @@ def run(
     if skip_floors:
         for key in ("ingest_vs_floor", "dbt_models"):
             stages[key] = {"status": "skipped", "error": "skipped with --skip-floors"}
-    if not skip_floors:
+    else:
         step("ingest_vs_floor", "stage_ingest_floor", landing=landing)
     step("validate_raw", "stage_validate_raw", run_id=ing["run_id"])
     built = step("dbt_build", "stage_dbt")
