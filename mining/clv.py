@@ -152,12 +152,18 @@ def _maximize(neg_ll, start: np.ndarray, names: str) -> tuple[np.ndarray, float]
     """Maximize a likelihood over log-parameters: Nelder-Mead to get close, then BFGS to polish.
 
     The log scale keeps every parameter positive without bounds; Nelder-Mead copes with the
-    plateaus far from the optimum, BFGS then converges tightly near it.
+    plateaus far from the optimum, BFGS then converges tightly near it. The objective is divided
+    by its size at the start, so the tolerances are relative: a sum over 100,000 customers
+    (about 1e6) carries rounding noise above an absolute 1e-9, and Nelder-Mead then never met
+    its tolerance and ran all 20,000 iterations (7.7 minutes on one year of 1M customers' spend).
     """
+    with np.errstate(all="ignore"):
+        at_start = abs(float(neg_ll(np.exp(start))))
+    scale = at_start if np.isfinite(at_start) and at_start > 0 else 1.0
 
     def objective(theta: np.ndarray) -> float:
         with np.errstate(all="ignore"):
-            value = neg_ll(np.exp(theta))
+            value = neg_ll(np.exp(theta)) / scale
         return float(value) if np.isfinite(value) else 1e300
 
     nm = minimize(
@@ -167,7 +173,7 @@ def _maximize(neg_ll, start: np.ndarray, names: str) -> tuple[np.ndarray, float]
     best = polished if polished.fun <= nm.fun else nm
     if not np.isfinite(best.fun) or best.fun >= 1e300:
         raise RuntimeError(f"{names}: the likelihood could not be evaluated; check the inputs")
-    return np.exp(best.x), -float(best.fun)
+    return np.exp(best.x), -float(best.fun) * scale
 
 
 def _distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
