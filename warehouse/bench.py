@@ -2,13 +2,15 @@
 
 Data engineers size machines and schedules from these figures. Every stage runs the project's
 own function (generate, ingest, the raw suite, dbt, mining, publish, the analyst's cube query)
-in a fresh child process, so its wall time and peak memory are its own. Beside each stage
+in a fresh child process, so its wall time and peak memory are its own, in the order of a
+first daily run (``warehouse.pipeline``: the cubes are built once, after scoring). Beside each stage
 the same run measures a *floor*, the least work that gives the same answer, and reports the
 ratio stage / floor:
 
 - ingest against a bare DuckDB read of the same files (``warehouse.bench_ingest.measure``);
 - dbt (models only, full refresh) against the compiled SQL of the same models run directly
-  through DuckDB in dependency order, each on its own copy of the warehouse;
+  through DuckDB in dependency order, each on its own copy of the warehouse; the build before
+  scoring (models and tests) against the direct SQL of the models it built;
 - scoring against the bare ``predict_proba`` call of the champion model on the same features;
 - each cube question against the same question asked as one ``GROUP BY GROUPING SETS`` query
   over the facts.
@@ -51,19 +53,21 @@ CUBE_REPEATS = 20
 FLOOR_REPEATS = 3
 QUESTIONS_PER_CUBE = 8
 
-# Every row of the report, in pipeline order: (key, label, in the end-to-end total).
+# Every row of the report, in the order of a first daily run (warehouse.pipeline.STEPS), with
+# training and the floors where they fit: (key, label, in the end-to-end total). The full build
+# is the pipeline's two builds: before scoring, then the cubes once the scores are in.
 STAGES: tuple[tuple[str, str, bool], ...] = (
     ("generate", "generate (731 days)", False),
     ("ingest", "ingest (730 days)", True),
     ("ingest_vs_floor", "ingest vs bare read (all 731 days, fresh warehouses)", False),
     ("validate_raw", "validations: raw", True),
-    ("dbt_build", "dbt full build (models + tests)", True),
-    ("dbt_models", "dbt models only (full refresh, copy)", False),
-    ("validate_marts", "validations: marts", True),
+    ("dbt_build", "dbt full build before scoring (models + tests)", True),
+    ("dbt_models", "dbt models only, all of them (full refresh, copy)", False),
     ("features", "features (as of the last day)", False),
     ("train", "training", True),
     ("score", "scoring", True),
-    ("dbt_scored", "dbt rebuild of dim_customer+ after scoring", True),
+    ("dbt_scored", "dbt build of dim_customer+ after scoring (the cubes)", True),
+    ("validate_marts", "validations: marts", True),
     ("validate_scores", "validations: scores", True),
     ("publish", "publish", True),
     ("cube_queries", "cube query set", False),
@@ -336,6 +340,7 @@ def stage_dbt(
     seconds = time.perf_counter() - started
     nodes = _run_results(settings)
     by_type: dict[str, float] = {}
+    models = [n["node"] for n in nodes if n["node"].startswith("model.")]
     for node in nodes:
         kind = node["node"].split(".")[0]
         by_type[kind] = round(by_type.get(kind, 0.0) + node["seconds"], 3)
@@ -345,6 +350,7 @@ def stage_dbt(
         "nodes": result.get("nodes"),
         "node_seconds_by_type": by_type,
         "slowest_nodes": _slowest(nodes),
+        "models": models,
         "manifest": str(settings.home / "dbt" / "target" / "manifest.json"),
     }
 
@@ -399,7 +405,13 @@ def stage_dbt_floor(manifest: str, warehouse_copy: str) -> dict[str, Any]:
             con.execute(direct_sql(node))
             timings.append({"node": node["unique_id"], "seconds": round(time.perf_counter() - t, 3)})
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": rows, "models": len(nodes), "slowest_nodes": _slowest(timings)}
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "models": len(nodes),
+        "slowest_nodes": _slowest(timings),
+        "node_seconds": {t["node"]: t["seconds"] for t in timings},
+    }
 
 
 def stage_validate_marts(run_id: str) -> dict[str, Any]:
@@ -801,7 +813,11 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             "target": "dbt build <= 1.5x bare SQL",
             "value": (
                 f"models only {models['ratio']:.2f}x"
-                + (f"; full build with tests {build['ratio']:.2f}x" if build.get("ratio") is not None else "")
+                + (
+                    f"; build before scoring, with tests, {build['ratio']:.2f}x"
+                    if build.get("ratio") is not None
+                    else ""
+                )
                 if models.get("ratio") is not None
                 else None
             ),
@@ -822,14 +838,16 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     )
     inc, inc_scored = stages["dbt_incremental"], stages["dbt_incremental_scored"]
     share = None
-    if ok["dbt_incremental"] and ok["dbt_incremental_scored"] and ok["dbt_build"]:
-        share = (inc["seconds"] + inc_scored["seconds"]) / build["seconds"]
+    if all(ok[k] for k in ("dbt_incremental", "dbt_incremental_scored", "dbt_build", "dbt_scored")):
+        share = (inc["seconds"] + inc_scored["seconds"]) / (
+            build["seconds"] + stages["dbt_scored"]["seconds"]
+        )
         before = inc["seconds"] / build["seconds"]
     targets.append(
         {
             "target": "incremental day <= 10% of a full build",
             "value": (
-                f"{share:.1%} (the day's two dbt runs / dbt full build; before scoring alone {before:.1%})"
+                f"{share:.1%} (the day's two dbt runs / the full build's two; before scoring alone {before:.1%})"
                 if share is not None
                 else None
             ),
@@ -1162,13 +1180,11 @@ def run(
     else:
         step("ingest_vs_floor", "stage_ingest_floor", landing=landing)
     step("validate_raw", "stage_validate_raw", run_id=ing["run_id"])
-    built = step("dbt_build", "stage_dbt")
+    # A fresh warehouse: every model builds whole. As in a daily run, the models that read the
+    # scores (the cubes) wait until scoring.
+    built = step("dbt_build", "stage_dbt", selector=BEFORE_SCORING)
     if built.get("status") != "ok":
         return save()
-    # The cube floor asks each question of the cube's compiled SQL; later dbt runs select fewer
-    # models and rewrite the manifest, so keep the full build's.
-    cube_manifest = work / "manifest_build.json"
-    shutil.copyfile(built["manifest"], cube_manifest)
     if not skip_floors:
         models = step(
             "dbt_models",
@@ -1192,14 +1208,16 @@ def run(
                 f"[bench {scale}] dbt floor: {floor.get('status')} {floor.get('seconds', 0) or 0:.2f}s",
                 flush=True,
             )
-            for key in ("dbt_models", "dbt_build"):
-                stages[key]["floor"] = floor
-                if floor.get("status") == "ok":
-                    stages[key]["floor_seconds"] = floor["seconds"]
+            stages["dbt_models"]["floor"] = floor
+            if floor.get("status") == "ok":
+                stages["dbt_models"]["floor_seconds"] = floor["seconds"]
+                # The build before scoring against the direct SQL of the models it built.
+                stages["dbt_build"]["floor_seconds"] = sum(
+                    floor["node_seconds"].get(m, 0.0) for m in built["models"]
+                )
             shutil.rmtree(work / "dbt_models", ignore_errors=True)
             shutil.rmtree(work / "dbt_floor", ignore_errors=True)
             save()
-    step("validate_marts", "stage_validate_marts", run_id=f"bench-{scale}")
     step("features", "stage_features")
     step("train", "stage_train")
     scored = step("score", "stage_score", run_date=last_full)
@@ -1211,7 +1229,13 @@ def run(
         if floor.get("status") == "ok":
             stages["score"]["floor_seconds"] = floor["seconds"]
         save()
-    step("dbt_scored", "stage_dbt", select=REBUILD_SELECT)
+    after_scoring = step("dbt_scored", "stage_dbt", select=REBUILD_SELECT)
+    # The cube floor asks each question of the cube's compiled SQL; the day's runs rewrite the
+    # manifest, so keep the one that built the cubes.
+    cube_manifest = work / "manifest_cubes.json"
+    if after_scoring.get("status") == "ok":
+        shutil.copyfile(after_scoring["manifest"], cube_manifest)
+    step("validate_marts", "stage_validate_marts", run_id=f"bench-{scale}")
     step("validate_scores", "stage_validate_scores", run_id=f"bench-{scale}")
     published = step("publish", "stage_publish")
     if published.get("status") == "ok":
