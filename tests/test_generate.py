@@ -355,6 +355,15 @@ def test_volumes_grow_linearly_with_customers(tmp_path: Path) -> None:
         assert 3.0 <= large[source] / small[source] <= 5.0, (source, small[source], large[source])
 
 
+def test_a_history_too_short_for_campaigns_still_generates(tmp_path: Path) -> None:
+    rows = generate(tmp_path, 50, date(2024, 1, 1), 3, seed=42, clean=True)["rows"]
+    assert rows["campaigns"] == rows["campaign_touches"] == 0 and rows["web_events"] > 0
+    files = sorted((tmp_path / "landing" / "web_events").rglob("*.jsonl"))
+    events = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert len(files) == 3 and len(events) == rows["web_events"]
+    assert {e["utm_source"] for e in events} == {None}
+
+
 @pytest.mark.parametrize("bad", [0, -5])
 def test_rejects_empty_runs(tmp_path: Path, bad: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):

@@ -317,7 +317,9 @@ def web_events(w: World, orders: dict) -> Rows:
     e_logged, e_sku = logged[order], sku[order].astype(np.int32)
     e_ref, e_has_ref = ref_i[order].astype(np.int8), has_ref[order]
     del ts, sess, etype, logged, sku, ref_i, has_ref, order
-    camp_channel = w.camps.channel
+    # Events that are no campaign's click read index 0 and are masked out; a history too short
+    # for any campaign has no channel there to read.
+    camp_channel = w.camps.channel if len(w.camps.channel) else np.zeros(1, dtype=np.int64)
 
     def table(idx: np.ndarray) -> pa.Table:
         """The text columns of the kept events at ``idx`` (their event numbers are idx + 1)."""
