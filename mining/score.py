@@ -139,7 +139,7 @@ def score(
         recorded = record_predictions(con, scores, settings.churn_window_days)
         closed = close_outcomes(con, settings.churn_window_days)
         quality = refresh_ledger_quality(con)
-        write_segment_profiles(con, artifact["cluster_profiles"], version)
+        write_segment_profiles(con, artifact["cluster_profiles"], version, scores["segment_cluster"])
         timings["write"] = time.perf_counter() - t
         validation = None
         if validate:

@@ -353,11 +353,21 @@ def refresh_ledger_quality(con: duckdb.DuckDBPyConnection) -> int:
     return written
 
 
-def write_segment_profiles(con: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, model_version: str) -> int:
-    """Replace ``mining.segment_profiles``: the readable profile of each behavioural cluster
-    (label, size and share at training, mean behaviour) of the model that scored."""
+def write_segment_profiles(
+    con: duckdb.DuckDBPyConnection, profiles: pd.DataFrame, model_version: str, clusters: pd.Series
+) -> int:
+    """Replace ``mining.segment_profiles``: the readable profile of each behavioural cluster of
+    the model that scored (label, mean behaviour at training), with ``customers`` and ``share``
+    counted over this scoring's active customers (``clusters``: each scored customer's
+    segment_cluster). The training sample's figures stay as ``trained_customers`` and
+    ``trained_share``: at scale the clusters are fitted on a sample."""
     ensure_tables(con)
-    frame = profiles.assign(model_version=model_version)
+    counts = clusters[clusters != "inactive"].value_counts()
+    customers = counts.reindex(profiles["label"], fill_value=0).to_numpy()
+    frame = profiles.rename(columns={"customers": "trained_customers", "share": "trained_share"})
+    frame.insert(2, "customers", customers)
+    frame.insert(3, "share", customers / max(int(counts.sum()), 1))
+    frame = frame.assign(model_version=model_version)
     con.register("_profiles_in", frame)
     try:
         con.execute(

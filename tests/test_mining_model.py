@@ -105,11 +105,15 @@ def test_scoring_writes_every_table_once_per_date(trained):
         assert len(profiles) == 5 and all(
             label.startswith(f"k{i}: ") for i, (label, _) in enumerate(profiles)
         )
-        clusters = {
-            r[0]
-            for r in con.execute("select distinct segment_cluster from mining.customer_scores").fetchall()
-        }
-        assert clusters <= {label for label, _ in profiles} | {"inactive"}
+        clusters = dict(
+            con.execute(
+                "select segment_cluster, count(*) from mining.customer_scores"
+                " where segment_cluster <> 'inactive' group by 1"
+            ).fetchall()
+        )
+        # each profile counts this scoring's customers in its cluster (not the training sample's)
+        assert dict(profiles) == {label: clusters.get(label, 0) for label, _ in profiles}
+        assert sum(clusters.values()) == active
         validation = con.execute(
             "select count(*), count(*) filter (where not success) from mining._validation"
         ).fetchone()
