@@ -93,6 +93,14 @@ def sample_customers(
     return [str(i) for i in ids[chosen]], total
 
 
+def _read_truth(path: Path) -> pd.DataFrame:
+    """A truth file's customer_id and true_churn_date (a CSV's as text: its other columns mix
+    types, which pandas warns about when it guesses them)."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, usecols=lambda c: c in ("customer_id", "true_churn_date"), dtype=str)
+
+
 def load_truth(
     con: duckdb.DuckDBPyConnection, settings: Settings, truth_dir: Path | None = None
 ) -> pd.Series | None:
@@ -106,7 +114,7 @@ def load_truth(
         parquet = Path(truth_dir) / "customers.parquet"
         if not path.exists() and not parquet.exists():
             raise FileNotFoundError(f"no customers.csv or customers.parquet in the truth folder {truth_dir}")
-        frame = pd.read_parquet(parquet) if parquet.exists() else pd.read_csv(path)
+        frame = _read_truth(parquet if parquet.exists() else path)
         dates = pd.to_datetime(frame["true_churn_date"], errors="coerce")
         return pd.Series(dates.dt.date.to_numpy(), index=frame["customer_id"].to_numpy())
     has_table = con.execute(
@@ -120,7 +128,7 @@ def load_truth(
             for name in ("customers.parquet", "customers.csv"):
                 path = Path(folder) / name
                 if path.exists():
-                    frame = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+                    frame = _read_truth(path)
                     break
             if frame is not None:
                 break
