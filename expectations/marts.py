@@ -25,6 +25,7 @@ from expectations.runner import (
     BATCH_ROWS,
     DUCKDB_MEMORY,
     ExpectationSpec,
+    columns_read,
     gate_summary,
     parts_by_key,
     run_suite,
@@ -170,15 +171,6 @@ def table_suites() -> list[TableSuite]:
     ]
 
 
-def _columns_needed(suite: TableSuite) -> list[str]:
-    needed: list[str] = []
-    for spec in suite.specs:
-        for name in spec.kwargs.get("column_list", [spec.kwargs.get("column")]):
-            if name and name not in needed:
-                needed.append(name)
-    return needed
-
-
 def cube_suites(con) -> list[TableSuite]:
     """Each cube: no NULL dimension (rolled-up is 'ALL'), and each cell exactly once.
 
@@ -225,7 +217,7 @@ def _parts(con, suite: TableSuite) -> int:
 def _frame_sql(suite: TableSuite) -> str:
     if suite.sql:
         return suite.sql
-    columns = ", ".join(f'"{c}"' for c in _columns_needed(suite)) or "*"
+    columns = ", ".join(f'"{c}"' for c in columns_read(suite.specs)) or "*"
     return f'select {columns} from marts."{suite.name}"'
 
 

@@ -152,6 +152,16 @@ def run_suite(
     return _record(outcomes, suite_name, expectations, run_id, con, schema)
 
 
+def columns_read(expectations: list[ExpectationSpec]) -> list[str]:
+    """The columns ``expectations`` name, in order of first mention."""
+    named: list[str] = []
+    for spec in expectations:
+        for name in spec.kwargs.get("column_list", [spec.kwargs.get("column")]):
+            if name and name not in named:
+                named.append(name)
+    return named
+
+
 def parts_by_key(
     con: duckdb.DuckDBPyConnection,
     query: str,
@@ -159,24 +169,25 @@ def parts_by_key(
     parts: int,
     params: dict[str, Any] | None = None,
     per_part: str = "",
+    columns: list[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The rows of ``query`` as ``parts`` DataFrames, one at a time: the rows whose ``key``
     hashes to the same part, so rows sharing a key meet in one (for run_suite_in_parts).
 
     The rows are computed once into a temporary table sorted by part (a sort DuckDB spills to
     disk beyond its memory limit); reading a part reads its own row groups, then ``per_part``
-    (e.g. a QUALIFY and an ORDER BY) applies to the part alone."""
-    columns = ", ".join(f'"{k}"' for k in key)
+    (e.g. a QUALIFY and an ORDER BY) applies to the part alone. A part holds ``columns`` only
+    (default: all of them); ``per_part`` may still use the others."""
+    hashed = ", ".join(f'"{k}"' for k in key)
+    kept = ", ".join(f'"{c}"' for c in columns) if columns else "* exclude (_part)"
     con.execute(
         f"create or replace temp table _batch_parts as"
-        f" select *, hash({columns}) % {parts} as _part from ({query}) order by _part",
+        f" select *, hash({hashed}) % {parts} as _part from ({query}) order by _part",
         params or {},
     )
     try:
         for part in range(parts):
-            yield con.execute(
-                f"select * exclude (_part) from _batch_parts where _part = {part} {per_part}"
-            ).df()
+            yield con.execute(f"select {kept} from _batch_parts where _part = {part} {per_part}").df()
     finally:
         con.execute("drop table if exists _batch_parts")
 
