@@ -656,15 +656,18 @@ def floor_query(compiled: str, question: dict[str, Any]) -> tuple[str, list[str]
 
 
 def stage_cube_floor(
-    questions: list[dict[str, Any]], manifest: str, repeats: int = FLOOR_REPEATS
+    questions: list[dict[str, Any]], manifests: list[str], repeats: int = FLOOR_REPEATS
 ) -> dict[str, Any]:
-    """Each cube question as one GROUPING SETS query over the facts of the published file."""
+    """Each cube question as one GROUPING SETS query over the facts of the published file, with
+    each cube's SQL as compiled by whichever of the dbt runs' ``manifests`` built it."""
     import duckdb
 
     settings = _settings()
-    nodes = json.loads(Path(manifest).read_text())["nodes"]
     compiled = {
-        n["name"]: n.get("compiled_code") for n in nodes.values() if n.get("resource_type") == "model"
+        n["name"]: n["compiled_code"]
+        for manifest in manifests
+        for n in json.loads(Path(manifest).read_text())["nodes"].values()
+        if n.get("resource_type") == "model" and n.get("compiled_code")
     }
     times: list[float] = []
     skipped: dict[str, str] = {}
@@ -682,7 +685,7 @@ def stage_cube_floor(
             q["floor_seconds"] = None
             try:
                 if not sql:
-                    raise ValueError(f"no compiled SQL for {q['cube']} in {manifest}")
+                    raise ValueError(f"no compiled SQL for {q['cube']} in {manifests}")
                 query, params = floor_query(sql, q)
                 seconds = []
                 for _ in range(repeats):
@@ -1185,6 +1188,10 @@ def run(
     built = step("dbt_build", "stage_dbt", selector=BEFORE_SCORING)
     if built.get("status") != "ok":
         return save()
+    # The cube floor asks each question of the cube's compiled SQL; every dbt run rewrites the
+    # manifest with the models it ran, so keep those of the two runs that build the cubes.
+    cube_manifests = [work / "manifest_build.json", work / "manifest_cubes.json"]
+    shutil.copyfile(built["manifest"], cube_manifests[0])
     if not skip_floors:
         models = step(
             "dbt_models",
@@ -1230,11 +1237,8 @@ def run(
             stages["score"]["floor_seconds"] = floor["seconds"]
         save()
     after_scoring = step("dbt_scored", "stage_dbt", select=REBUILD_SELECT)
-    # The cube floor asks each question of the cube's compiled SQL; the day's runs rewrite the
-    # manifest, so keep the one that built the cubes.
-    cube_manifest = work / "manifest_cubes.json"
     if after_scoring.get("status") == "ok":
-        shutil.copyfile(after_scoring["manifest"], cube_manifest)
+        shutil.copyfile(after_scoring["manifest"], cube_manifests[1])
     step("validate_marts", "stage_validate_marts", run_id=f"bench-{scale}")
     step("validate_scores", "stage_validate_scores", run_id=f"bench-{scale}")
     published = step("publish", "stage_publish")
@@ -1243,7 +1247,10 @@ def run(
         if cubes.get("status") == "ok":
             floor = run_stage(
                 "warehouse.bench:stage_cube_floor",
-                {"questions": cubes["questions"], "manifest": str(cube_manifest)},
+                {
+                    "questions": cubes["questions"],
+                    "manifests": [str(m) for m in cube_manifests if m.exists()],
+                },
                 env,
                 logs / "cube_floor.log",
             )
