@@ -3,9 +3,9 @@
 Data engineers size machines and schedules from these figures. Every stage runs the project's
 own function (generate, ingest, the raw suite, dbt, mining, publish, the analyst's cube query)
 in a fresh child process, so its wall time and peak memory are its own, in the order of a
-first daily run (``warehouse.pipeline``: the cubes are built once, after scoring). Beside each stage
-the same run measures a *floor*, the least work that gives the same answer, and reports the
-ratio stage / floor:
+first daily run (``warehouse.pipeline``: the cubes are built once, after scoring). Beside
+each stage the same run measures a *floor*, the least work that gives the same answer, and
+reports the ratio stage / floor:
 
 - ingest against a bare DuckDB read of the same files (``warehouse.bench_ingest.measure``);
 - dbt (models only, full refresh) against the compiled SQL of the same models run directly
