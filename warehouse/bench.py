@@ -1192,6 +1192,7 @@ def run(
     # manifest with the models it ran, so keep those of the two runs that build the cubes.
     cube_manifests = [work / "manifest_build.json", work / "manifest_cubes.json"]
     shutil.copyfile(built["manifest"], cube_manifests[0])
+    cube_manifests[1].unlink(missing_ok=True)  # an earlier run's, should this one's build fail
     if not skip_floors:
         models = step(
             "dbt_models",
