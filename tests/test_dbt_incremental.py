@@ -8,11 +8,14 @@ through the load high-water mark. A last batch re-delivers the corrected files: 
 replaces their rows and the incremental staging tables, sessions and facts must follow. A
 full refresh on the same raw layer must then produce exactly the same rows, and the
 reconciliation tests (fct_sales net sales recomputed from raw, the customer-month snapshot
-against the facts) must pass.
+against the facts) must pass. Before each build a scoring run moves a third of the customers to
+another tier, so the cubes kept by difference (cube_sales, cube_contacts) must move whole
+histories as well as add the new days.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from datetime import date, datetime, timedelta
@@ -42,9 +45,12 @@ TABLES = {
     "fct_campaign_touches": "touch_id",
     "fct_customer_month": "customer_id, month",
     "dim_customer": "customer_key",
+    "cubes.cube_sales": "grouping_id, month, sales_channel, category, region, pyramid_tier",
+    "cubes.cube_contacts": "grouping_id, month, contact_channel, reason, resolution, pyramid_tier",
 }
 EVENTS_HIGH_WATER = "select max(_loaded_at) from staging.stg_web_events__events"
-MARTS = "+path:models/marts"  # the marts and everything upstream (staging, intermediate)
+# the marts and everything upstream (staging, intermediate), and the cubes kept by difference
+MARTS = "+path:models/marts cube_sales cube_contacts"
 NO_TESTS = "resource_type:test resource_type:unit_test"
 START = date(2024, 1, 1)
 BATCHES = [(0, 11), (12, 24), (25, 59)]  # day offsets, inclusive
@@ -102,6 +108,43 @@ def _late_login(landing: Path, last_day: date) -> tuple[str, set[str]]:
     return browser, later
 
 
+def _score(warehouse: Path, run: int) -> None:
+    """Scoring run ``run``: every customer gets a tier, and a third of them another one at each
+    run (the cubes slice by the latest tier)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema if not exists mining")
+        con.execute(
+            """create or replace table mining.customer_scores as
+               select
+                   customer_id,
+                   ['platinum', 'gold', 'iron', 'lead'][1 + cast(
+                       (hash(customer_id) + case when hash(customer_id) % 3 = 0 then $run else 0 end) % 4
+                   as integer)] as pyramid_tier,
+                   'customer' as relationship_stage
+               from (select distinct customer_id from raw.customers) as customers""",
+            {"run": run},
+        )
+
+
+def _without_a_last_sale(landing: Path) -> tuple[str, bytes]:
+    """A POS file (of the first customer, by id, who never orders online and has one receipt
+    from GROWN's day on) without that receipt: the customer's rows leave the days the last
+    build rewrites, so only the cube's state knows they held sales there."""
+    online = b"".join(p.read_bytes() for p in (landing / "online_orders").rglob("*.jsonl"))
+    receipts: dict[str, set[tuple[str, str]]] = {}
+    for path in sorted((landing / "pos_sales").rglob("*.csv")):
+        for row in csv.DictReader(path.read_text().splitlines()):
+            if row["customer_id"] and row["sold_at"] >= "20240106":
+                rel = path.relative_to(landing).as_posix()
+                receipts.setdefault(row["customer_id"], set()).add((rel, row["receipt_no"]))
+    customer = min(c for c, r in receipts.items() if len(r) == 1 and c.encode() not in online)
+    ((rel, receipt),) = receipts[customer]
+    lines = (landing / rel).read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(f'"{receipt}",'.encode())]
+    assert rel != GROWN and 1 < len(kept) < len(lines)
+    return rel, b"".join(kept)
+
+
 def _without_a_session(path: Path) -> bytes:
     """The file's lines minus every event of its first session and one event of its second."""
     lines = path.read_bytes().splitlines(keepends=True)
@@ -132,16 +175,21 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     wrong = [p for p in superseded.rglob("*") if p.is_file()]
     for path in wrong:
         shutil.copyfile(path, landing / path.relative_to(superseded))
+    dropped_sale, without_it = _without_a_last_sale(landing)
     corrections = {
         SHRUNK: _without_a_session(landing / SHRUNK),
         GROWN: (landing / GROWN).read_bytes(),
+        dropped_sale: without_it,
     }
     (landing / GROWN).write_bytes(b"".join(corrections[GROWN].splitlines(keepends=True)[:-3]))
     browser, expected_restitched = _late_login(landing, last_day=START + timedelta(days=BATCHES[0][1]))
     sessions = "select session_id, identified_by from intermediate.int_web_sessions_identified"
 
+    runs = iter(range(len(BATCHES) + 1))
+
     def load_and_build(days: list[date]) -> dict:
         loaded = ingest(settings.warehouse, landing, days=days)
+        _score(settings.warehouse, next(runs))
         build(settings, select=MARTS, exclude=NO_TESTS, vars={"lookback_days": 2})
         return loaded
 
@@ -161,13 +209,18 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
         (landing / rel).write_bytes(content)
     corrected = load_and_build([START + timedelta(days=d) for d in range(BATCHES[0][0], BATCHES[-1][1] + 1)])
     incremental = _rows(settings.warehouse)
+    cube_sql = (
+        settings.home / "dbt" / "target" / "compiled" / "crmwh" / "models" / "cubes" / "cube_sales.sql"
+    ).read_text()
     full = build(settings, full_refresh=True, select=MARTS)
     return {
         "settings": settings,
         "incremental": incremental,
         "full": _rows(settings.warehouse),
         "summary": full,
+        "cube_sql": cube_sql,
         "wrong_files": wrong,
+        "dropped_sale": dropped_sale,
         "sessions_after_batch": after_batch,
         "expected_restitched": expected_restitched,
         "events_high_water_after_batch": high_waters,
@@ -182,6 +235,15 @@ def test_incremental_equals_full_refresh(batches: dict) -> None:
         assert incremental == full, table
     assert len(batches["full"]["fct_sales"]) > 100
     assert len(batches["full"]["fct_contacts"]) > 100
+
+
+def test_the_cubes_were_kept_by_difference(batches: dict) -> None:
+    """The last incremental build aggregated the changed customers' rows only, not the facts."""
+    sql = batches["cube_sql"]
+    assert "cube_sales__changed" in sql
+    assert 'marts"."fct_sales' not in sql
+    tiers = {row[4] for row in batches["full"]["cubes.cube_sales"]}
+    assert tiers == {"platinum", "gold", "iron", "lead", "unknown", "ALL"}
 
 
 def test_a_late_login_restitches_sessions_built_before_it_arrived(batches: dict) -> None:
@@ -214,7 +276,7 @@ def test_each_incremental_run_tests_rows_past_the_previous_high_water(batches: d
 def test_the_last_batch_corrected_every_wrong_file_of_its_days(batches: dict) -> None:
     corrected = sorted(f["path"] for f in batches["corrected"]["files"] if f["status"] == "corrected")
     wrong = [p.relative_to(p.parents[2]).as_posix() for p in batches["wrong_files"]]
-    assert corrected == sorted([*wrong, SHRUNK, GROWN])
+    assert corrected == sorted([*wrong, SHRUNK, GROWN, batches["dropped_sale"]])
 
 
 def test_reconciliations_and_data_tests_pass_on_messy_data(batches: dict) -> None:

@@ -633,8 +633,9 @@ def restrict_grouping_sets(sql: str, kept: list[str]) -> str:
         lambda m: f"{0 if m.group(1) in kept else 1}{m.group(2)}",
         sql,
     )
-    # the aggregate's dimension list: a rolled-up dimension is NULL, as GROUPING SETS gives it
-    listed = re.compile(r"^(\s*)" + r",\s*".join(map(re.escape, dims)) + r",\s*$", re.MULTILINE)
+    # the aggregate's dimension list, on one line: a rolled-up dimension is NULL, as GROUPING
+    # SETS gives it
+    listed = re.compile(r"^([ \t]*)" + r",[ \t]*".join(map(re.escape, dims)) + r",[ \t]*$", re.MULTILINE)
     if len(listed.findall(sql)) != 1:
         raise ValueError("expected the cube's dimensions listed once in its aggregate")
     columns = ", ".join(d if d in kept else f"null as {d}" for d in dims)

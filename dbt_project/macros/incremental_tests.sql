@@ -1,10 +1,11 @@
 {#- Data tests of an incremental model check the rows its run wrote from new data, not the
     whole table again: the rows whose _loaded_at is past the model's high-water mark before
-    the run. Every incremental model records that mark (pre-hook record_high_water(), set for
-    all models in dbt_project.yml) in ops.dbt_incremental_runs; the tests read it back through
+    the run. Every such model records that mark (pre-hook record_high_water(), set for all
+    models in dbt_project.yml) in ops.dbt_incremental_runs; the tests read it back through
     get_where_subquery, the hook dbt's generic tests call on the model they test. A first build
     or a full refresh records the beginning of time, so its tests check every row. Singular
-    tests (the reconciliations) always check whole tables. -#}
+    tests (the reconciliations) always check whole tables, and so do the tests of the cubes,
+    which are incremental by difference, not by load (macros/cubes/cube_difference.sql). -#}
 
 {% macro create_incremental_runs() -%}
     create schema if not exists ops;
@@ -17,7 +18,7 @@
 {%- endmacro %}
 
 {% macro record_high_water() -%}
-    {%- if config.get('materialized') == 'incremental' -%}
+    {%- if config.get('materialized') == 'incremental' and not config.get('meta', {}).get('cube') -%}
     insert into ops.dbt_incremental_runs
     select
         '{{ invocation_id }}',
@@ -50,6 +51,7 @@
     {%- if execute and relation.identifier is defined -%}
         {%- for node in graph.nodes.values() -%}
             {%- if node.resource_type == 'model' and node.config.materialized == 'incremental'
+                and not node.config.meta.get('cube')
                 and node.alias == relation.identifier and node.schema == relation.schema -%}
                 {%- do return(node.alias) -%}
             {%- endif -%}

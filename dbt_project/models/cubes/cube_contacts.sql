@@ -1,5 +1,17 @@
-{{ config(materialized='table', schema='cubes') }}
-{#- Grain: one row per grouping set × combination of kept dimension values. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='grouping_id',
+    on_schema_change='fail',
+    schema='cubes',
+    pre_hook="{{ cube_changes(cube_contacts_rows, ref('fct_contacts'), {'pyramid_tier': 'pyramid_tier'}) }}",
+    post_hook="{{ cube_save_rows(cube_contacts_rows) }}",
+) }}
+{#-
+    Grain: one row per grouping set × combination of kept dimension values. Kept by difference
+    (macros/cubes/cube_difference.sql) over its rows (cube_contacts_rows: one per customer ×
+    customer version × finest cell).
+-#}
 {%- set dimensions = ['month', 'contact_channel', 'reason', 'resolution', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
     [],
@@ -14,56 +26,62 @@
 
 with
 
-contacts as (
-    select * from {{ ref('fct_contacts') }}
-),
-
-customers as (
-    select * from {{ ref('dim_customer') }}
-),
-
-base as (
-    select
-        {{ cube_dim('contacts.month', 'month') }},
-        {{ cube_dim('contacts.contact_channel', 'contact_channel') }},
-        {{ cube_dim('contacts.reason', 'reason') }},
-        {{ cube_dim('contacts.resolution', 'resolution') }},
-        {{ cube_dim('customers.pyramid_tier', 'pyramid_tier') }},
-        contacts.contact_id,
-        contacts.customer_id,
-        contacts.duration_s,
-        contacts.cost_krw,
-        coalesce(contacts.is_complaint, false) as is_complaint,
-    from contacts
-    left join customers on contacts.customer_key = customers.customer_key
+signed_rows as (
+    {{ cube_signed_rows(cube_contacts_rows) }}
 ),
 
 aggregated as (
     select
         {{ dimensions | join(', ') }},
         {{ cube_grouping_flags(dimensions) }}
-        count(*) as contacts,
-        count(distinct customer_id) as customers,
-        count(duration_s) as timed_contacts,
-        sum(duration_s) as duration_s,
-        sum(cost_krw) as cost_krw,
-        count(*) filter (where is_complaint) as complaints,
-    from base
+        sum(sign * contacts) as contacts,
+        {{ cube_distinct('customer_id') }} as customers,
+        sum(sign * timed_contacts) as timed_contacts,
+        sum(sign * duration_s) as duration_s,
+        sum(sign * cost_krw) as cost_krw,
+        sum(sign * complaints) as complaints,
+    from signed_rows
     group by {{ cube_grouping_sets(grouping_sets) }}
 ),
 
-final as (
+cells as (
     select
         {{ cube_dimension_columns(dimensions) }}
         contacts,
         customers,
         timed_contacts,
+        duration_s,
+        cost_krw,
+        complaints,
+    from aggregated
+),
+
+merged as (
+    {{ cube_merged(
+        'cells',
+        dimensions + ['grouping_level', 'kept_dimensions', 'grouping_id'],
+        ['contacts', 'customers', 'timed_contacts', 'duration_s', 'cost_krw', 'complaints'],
+        'contacts',
+    ) }}
+),
+
+final as (
+    select
+        {%- for dim in dimensions %}
+        {{ dim }},
+        {%- endfor %}
+        grouping_level,
+        kept_dimensions,
+        grouping_id,
+        cast(contacts as bigint) as contacts,
+        cast(customers as bigint) as customers,
+        cast(timed_contacts as bigint) as timed_contacts,
         cast(coalesce(duration_s, 0) as bigint) as duration_s,
         round(duration_s / nullif(timed_contacts, 0), 1) as avg_duration_s,
         cast(coalesce(cost_krw, 0) as bigint) as cost_krw,
-        complaints,
+        cast(complaints as bigint) as complaints,
         round(complaints / nullif(contacts, 0), 4) as complaint_rate,
-    from aggregated
+    from merged
 )
 
 select * from final

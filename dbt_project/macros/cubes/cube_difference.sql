@@ -1,0 +1,213 @@
+{#-
+    Cubes kept by difference (cube_sales, cube_contacts). Owned by the cubes part of crmwh.
+
+    Every measure of such a cube adds up over disjoint sets of customers: its sums, and its
+    distinct customers too. So the cube's input is grouped by *unit* (the customer; for rows
+    without a customer, their month) and a day's run recomputes only the units whose rows
+    changed:
+
+        new cube = old cube + cube(new rows of the changed units) - cube(their old rows)
+
+    The cube keeps its input pre-aggregated, one row per unit × customer version × finest cell,
+    in its *state* cube_state.<cube>_rows: unit, customer_key, customer_id, the dimensions,
+    last_day and loaded_at (the latest date_day and _loaded_at of the facts in the row), and
+    the measures. The cube's rows macro (macros/cubes/cube_rows.sql) computes those rows, for
+    every unit or for the units of a relation.
+
+    A run by difference (the cube and its state exist, no --full-refresh):
+    1. pre-hook cube_changes: the candidate units, those whose rows may have changed:
+       - with fact rows from `start` on, the first day the facts may have rewritten: the
+         lookback window before the state's latest day (or before var run_date), or the
+         earliest day of the facts loaded after the state's latest load (a late or corrected
+         file);
+       - with state rows from `start` on (their facts may be gone);
+       - whose customer version now has other customer dimensions (tier, region) than in the
+         state: a scoring run, a late move;
+       then their rows, recomputed and as in the state, and the *changed* units: the
+       candidates whose recomputed rows differ from their state rows (temporary tables);
+    2. the model aggregates the changed units' new rows with sign +1 and their state rows
+       with sign -1 (cube_signed_rows, cube_distinct), adds the result to its cells
+       (cube_merged) and replaces the table's rows (delete+insert on grouping_id: every cell);
+    3. post-hook cube_save_rows: the changed units' rows in the state are replaced.
+    The hooks run in the model's transaction: a failed run changes neither cube nor state.
+
+    Without a state (first build, --full-refresh, a cube built before the state existed) the
+    model aggregates every unit's rows, and the post-hook writes the state whole. The full
+    build's SQL thus stays one GROUPING SETS query over the facts (the bench's cube floor).
+-#}
+
+{% macro cube_state() -%}
+    {{ return(api.Relation.create(
+        database=this.database, schema='cube_state', identifier=this.identifier ~ '_rows', type='table'
+    )) }}
+{%- endmacro %}
+
+{#- True when this run goes by difference: an incremental run of a cube whose state exists. -#}
+{% macro cube_by_difference() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set state = cube_state() -%}
+    {{ return(adapter.get_relation(
+        database=state.database, schema=state.schema, identifier=state.identifier
+    ) is not none) }}
+{%- endmacro %}
+
+{#- A fact row's unit: its customer, or for rows without one, their month. -#}
+{% macro cube_unit(customer_id='customer_id', month='month') -%}
+    coalesce({{ customer_id }}, {{ dbt.concat(["'~'", month]) }})
+{%- endmacro %}
+
+{#- The temporary tables of a run by difference. -#}
+{% macro cube_temp(name) -%}
+    {{ this.identifier }}__{{ name }}
+{%- endmacro %}
+
+{#- Pre-hook. rows: the cube's rows macro; facts: the fact relation its rows come from (with
+    customer_id, month, date_day, _loaded_at); customer_dimensions: {cube dimension:
+    dim_customer column} of the dimensions the rows take from the customer version. -#}
+{% macro cube_changes(rows, facts, customer_dimensions) -%}
+    {%- if cube_by_difference() -%}
+    {%- set state = cube_state() -%}
+    {%- set lookback = var('lookback_days') | int -%}
+    {%- set run_date = var('run_date', none) -%}
+    create or replace temporary table {{ cube_temp('candidates') }} as
+    with
+
+    state_rows as (
+        select * from {{ state }}
+    ),
+
+    facts as (
+        select * from {{ facts }}
+    ),
+
+    customers as (
+        select * from {{ ref('dim_customer') }}
+    ),
+
+    bounds as (
+        select coalesce(least(
+            {{ dbt.dateadd('day', -lookback, '(select max(last_day) from state_rows)') }},
+            (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows))
+            {%- if run_date %},
+            {{ dbt.dateadd('day', -lookback, "cast('" ~ run_date ~ "' as date)") }}
+            {%- endif %}
+        ), {{ beginning_of_time() }}) as start
+    ),
+
+    customer_dimensions as (
+        select
+            customer_key,
+            {%- for dim, column in customer_dimensions.items() %}
+            {{ cube_dim(column, dim) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from customers
+    ),
+
+    final as (
+        select {{ cube_unit() }} as unit from facts where date_day >= (select start from bounds)
+        union
+        select unit from state_rows where last_day >= (select start from bounds)
+        union
+        select state_rows.unit
+        from state_rows
+        left join customer_dimensions on state_rows.customer_key = customer_dimensions.customer_key
+        where
+            {%- for dim in customer_dimensions %}
+            state_rows.{{ dim }} <> coalesce(customer_dimensions.{{ dim }}, 'unknown'){{ ' or' if not loop.last }}
+            {%- endfor %}
+    )
+
+    select * from final;
+
+    create or replace temporary table {{ cube_temp('new_rows') }} as
+    {{ rows(cube_temp('candidates')) }};
+
+    create or replace temporary table {{ cube_temp('old_rows') }} as
+    select * from {{ state }} where unit in (select unit from {{ cube_temp('candidates') }});
+
+    create or replace temporary table {{ cube_temp('changed') }} as
+    with
+
+    old_rows as (
+        select * from {{ cube_temp('old_rows') }}
+    ),
+
+    new_rows as (
+        select * from {{ cube_temp('new_rows') }}
+    ),
+
+    final as (
+        select unit from (select * from new_rows except select * from old_rows) as added
+        union
+        select unit from (select * from old_rows except select * from new_rows) as removed
+    )
+
+    select * from final
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The rows the model aggregates, with their sign: by difference, the changed units' new rows
+    (+1) and their state rows (-1); else every unit's rows (+1). -#}
+{% macro cube_signed_rows(rows) -%}
+    {%- if cube_by_difference() -%}
+    select 1 as sign, * from {{ cube_temp('new_rows') }}
+    where unit in (select unit from {{ cube_temp('changed') }})
+    union all
+    select -1 as sign, * from {{ cube_temp('old_rows') }}
+    where unit in (select unit from {{ cube_temp('changed') }})
+    {%- else -%}
+    select 1 as sign, * from ({{ rows(none) }}) as all_rows
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Distinct values of `expression` (a customer) over the signed rows: the new rows' count
+    less the old rows' (a unit's customers are its own, so counts add up over units). -#}
+{% macro cube_distinct(expression) -%}
+    count(distinct case when sign = 1 then {{ expression }} end)
+    {%- if cube_by_difference() %}
+        - count(distinct case when sign = -1 then {{ expression }} end)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The cube's cells: by difference, the table's cells plus the `cells` relation's
+    differences (summed by `keys`; a cell whose `present` measure falls to 0 has no rows left
+    and goes); else `cells` itself. -#}
+{% macro cube_merged(cells, keys, measures, present) -%}
+    {%- if cube_by_difference() -%}
+    select
+        {{ keys | join(', ') }},
+        {%- for measure in measures %}
+        sum({{ measure }}) as {{ measure }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from (
+        select {{ keys | join(', ') }}, {{ measures | join(', ') }} from {{ this }}
+        union all
+        select {{ keys | join(', ') }}, {{ measures | join(', ') }} from {{ cells }}
+    ) as cells
+    group by {{ keys | join(', ') }}
+    having sum({{ present }}) <> 0
+    {%- else -%}
+    select * from {{ cells }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: the changed units' rows replace theirs in the state; without a state, the state
+    is written whole. -#}
+{% macro cube_save_rows(rows) -%}
+    {%- set state = cube_state() -%}
+    {%- if cube_by_difference() -%}
+    delete from {{ state }} where unit in (select unit from {{ cube_temp('changed') }});
+    insert into {{ state }}
+    select * from {{ cube_temp('new_rows') }} where unit in (select unit from {{ cube_temp('changed') }});
+    drop table {{ cube_temp('candidates') }};
+    drop table {{ cube_temp('new_rows') }};
+    drop table {{ cube_temp('old_rows') }};
+    drop table {{ cube_temp('changed') }}
+    {%- else -%}
+    create schema if not exists {{ state.include(identifier=false) }};
+    create or replace table {{ state }} as
+    {{ rows(none) }}
+    {%- endif -%}
+{%- endmacro %}
