@@ -180,6 +180,12 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
         },
         "dbt_scored": {"status": "ok", "seconds": 10.0, "rows": 1000, "peak_mb": 300.0},
         "dbt_incremental": {"status": "ok", "seconds": 2.0, "rows": 1000, "peak_mb": 300.0},
+        "score_day": {
+            "status": "ok",
+            "seconds": 1.0,
+            "rows": 300,
+            "moved": {"pyramid_tier": 12, "relationship_stage": 1_200},
+        },
         "dbt_incremental_scored": {"status": "ok", "seconds": 4.0, "rows": 1000, "peak_mb": 300.0},
     }
     meta = {
@@ -212,6 +218,10 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
     assert (
         incremental["value"].startswith("12.0% (the day's two dbt runs / the full build's two")
         and "alone 5.0%" in incremental["value"]
+    )
+    assert (
+        "scoring (12 customers to another pyramid tier, 1,200 customers to another relationship stage)"
+        in (incremental["why"])
     )
     assert targets["L end to end (without generate) < 15 min"]["status"] == "not measured"
     assert targets["ingest <= 2x bare DuckDB read"]["status"] == ("met" if floor["ratio"] <= 2 else "not met")
