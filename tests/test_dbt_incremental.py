@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -59,6 +60,9 @@ BATCHES = [(0, 11), (12, 24), (25, 59)]  # day offsets, inclusive
 # one event of another, and a POS file delivered first without its last three lines.
 SHRUNK = "web_events/dt=2024-01-04/web_events_20240104.jsonl"
 GROWN = "pos_sales/dt=2024-01-06/pos_S002_20240106.csv"
+# A product snapshot corrected after the last batch, on its own, to move one product to another
+# category: the cubes kept by difference must move all its sales, though no fact changed.
+RECATEGORISED = "products/dt=2024-02-01/products_20240201.csv"
 # A login delivered late (in the second batch), an hour before a session the first batch built
 # as anonymous: that session, and any later one of the same browser, must be re-stitched.
 LATE_LOGIN = "web_events/dt=2024-01-14/web_events_late_login.jsonl"
@@ -145,6 +149,22 @@ def _without_a_last_sale(landing: Path) -> tuple[str, bytes]:
     return rel, b"".join(kept)
 
 
+def _recategorised(landing: Path) -> bytes:
+    """RECATEGORISED with the product sold on most POS lines in the category of the first
+    product of another category."""
+    sold = Counter(
+        row["sku"] for path in (landing / "pos_sales").rglob("*.csv") for row in csv.DictReader(path.open())
+    )
+    lines = (landing / RECATEGORISED).read_bytes().splitlines(keepends=True)
+    rows = list(csv.reader(line.decode() for line in lines))
+    at = rows[0].index("category")
+    i = max(range(1, len(rows)), key=lambda i: sold[rows[i][0]])
+    new = next(row[at] for row in rows[1:] if row[at] != rows[i][at])
+    changed = lines[i].replace(f',"{rows[i][at]}",'.encode(), f',"{new}",'.encode(), 1)
+    assert changed != lines[i] and sold[rows[i][0]] >= 3
+    return b"".join([*lines[:i], changed, *lines[i + 1 :]])
+
+
 def _without_a_session(path: Path) -> bytes:
     """The file's lines minus every event of its first session and one event of its second."""
     lines = path.read_bytes().splitlines(keepends=True)
@@ -185,7 +205,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     browser, expected_restitched = _late_login(landing, last_day=START + timedelta(days=BATCHES[0][1]))
     sessions = "select session_id, identified_by from intermediate.int_web_sessions_identified"
 
-    runs = iter(range(len(BATCHES) + 1))
+    runs = iter(range(len(BATCHES) + 2))
 
     def load_and_build(days: list[date]) -> dict:
         loaded = ingest(settings.warehouse, landing, days=days)
@@ -208,6 +228,10 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     for rel, content in corrections.items():
         (landing / rel).write_bytes(content)
     corrected = load_and_build([START + timedelta(days=d) for d in range(BATCHES[0][0], BATCHES[-1][1] + 1)])
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        high_waters.append(con.execute(EVENTS_HIGH_WATER).fetchone()[0])
+    (landing / RECATEGORISED).write_bytes(_recategorised(landing))
+    recategorised = load_and_build([date(2024, 2, 1)])
     incremental = _rows(settings.warehouse)
     cube_sql = (
         settings.home / "dbt" / "target" / "compiled" / "crmwh" / "models" / "cubes" / "cube_sales.sql"
@@ -225,6 +249,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
         "expected_restitched": expected_restitched,
         "events_high_water_after_batch": high_waters,
         "corrected": corrected,
+        "recategorised": recategorised,
     }
 
 
@@ -269,14 +294,16 @@ def test_each_incremental_run_tests_rows_past_the_previous_high_water(batches: d
         ]
     beginning = datetime(1900, 1, 1)
     after = batches["events_high_water_after_batch"]
-    assert recorded == [beginning, after[0], after[1], after[2], beginning]
-    assert after[0] < after[1] < after[2]
+    assert recorded == [beginning, after[0], after[1], after[2], after[3], beginning]
+    assert after[0] < after[1] < after[2] < after[3]
 
 
 def test_the_last_batch_corrected_every_wrong_file_of_its_days(batches: dict) -> None:
     corrected = sorted(f["path"] for f in batches["corrected"]["files"] if f["status"] == "corrected")
     wrong = [p.relative_to(p.parents[2]).as_posix() for p in batches["wrong_files"]]
     assert corrected == sorted([*wrong, SHRUNK, GROWN, batches["dropped_sale"]])
+    recategorised = [f["path"] for f in batches["recategorised"]["files"] if f["status"] == "corrected"]
+    assert recategorised == [RECATEGORISED]
 
 
 def test_reconciliations_and_data_tests_pass_on_messy_data(batches: dict) -> None:

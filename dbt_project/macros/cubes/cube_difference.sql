@@ -8,11 +8,15 @@
 
         new cube = old cube + cube(new rows of the changed units) - cube(their old rows)
 
-    The cube keeps its input pre-aggregated, one row per unit × customer version × finest cell,
-    in its *state* cube_state.<cube>_rows: unit, customer_key, customer_id, the dimensions,
-    last_day and loaded_at (the latest date_day and _loaded_at of the facts in the row), and
-    the measures. The cube's rows macro (macros/cubes/cube_rows.sql) computes those rows, for
-    every unit or for the units of a relation.
+    A cube's *spec* (macros/cubes/cube_specs.sql) names its `rows` macro (its input, one row
+    per unit × finest cell with the measures summed, for every unit or for the units of a
+    relation), its `facts` model (with customer_id, month, date_day, _loaded_at) and its
+    `lookups`: the dimension models its rows take dimensions from, by the facts' key column
+    ({name: {model, key, dimensions: {cube dimension: model column}}}).
+
+    The cube keeps its *state* in schema cube_state: `<cube>_rows`, its rows as of the last
+    run (with last_day and loaded_at, the latest date_day and _loaded_at of their facts), and
+    `<cube>_<lookup>`, each lookup's key and dimensions as of the last run.
 
     A run by difference (the cube and its state exist, no --full-refresh):
     1. pre-hook cube_changes: the candidate units, those whose rows may have changed:
@@ -21,24 +25,27 @@
          earliest day of the facts loaded after the state's latest load (a late or corrected
          file);
        - with state rows from `start` on (their facts may be gone);
-       - whose customer version now has other customer dimensions (tier, region) than in the
-         state: a scoring run, a late move;
+       - with facts whose lookup row now holds other dimensions (a scoring run moved the
+         customer's tier, a product changed category);
        then their rows, recomputed and as in the state, and the *changed* units: the
        candidates whose recomputed rows differ from their state rows (temporary tables);
     2. the model aggregates the changed units' new rows with sign +1 and their state rows
        with sign -1 (cube_signed_rows, cube_distinct), adds the result to its cells
        (cube_merged) and replaces the table's rows (delete+insert on grouping_id: every cell);
-    3. post-hook cube_save_rows: the changed units' rows in the state are replaced.
+    3. post-hook cube_save_state: the changed units' rows in the state are replaced, and the
+       lookups written again.
     The hooks run in the model's transaction: a failed run changes neither cube nor state.
 
     Without a state (first build, --full-refresh, a cube built before the state existed) the
     model aggregates every unit's rows, and the post-hook writes the state whole. The full
     build's SQL thus stays one GROUPING SETS query over the facts (the bench's cube floor).
+    A change of a rows macro, or of facts outside the days above, needs a --full-refresh, as
+    for every incremental model.
 -#}
 
-{% macro cube_state() -%}
+{% macro cube_state(part='rows') -%}
     {{ return(api.Relation.create(
-        database=this.database, schema='cube_state', identifier=this.identifier ~ '_rows', type='table'
+        database=this.database, schema='cube_state', identifier=this.identifier ~ '_' ~ part, type='table'
     )) }}
 {%- endmacro %}
 
@@ -63,10 +70,18 @@
     {{ this.identifier }}__{{ name }}
 {%- endmacro %}
 
-{#- Pre-hook. rows: the cube's rows macro; facts: the fact relation its rows come from (with
-    customer_id, month, date_day, _loaded_at); customer_dimensions: {cube dimension:
-    dim_customer column} of the dimensions the rows take from the customer version. -#}
-{% macro cube_changes(rows, facts, customer_dimensions) -%}
+{#- A lookup's key and dimensions, as the rows take them. -#}
+{% macro cube_lookup_select(lookup) -%}
+    select
+        {{ lookup.key }},
+        {%- for dim, column in lookup.dimensions.items() %}
+        {{ cube_dim(column, dim) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref(lookup.model) }}
+{%- endmacro %}
+
+{#- Pre-hook: the candidate units, their new and old rows, and the changed units. -#}
+{% macro cube_changes(spec) -%}
     {%- if cube_by_difference() -%}
     {%- set state = cube_state() -%}
     {%- set lookback = var('lookback_days') | int -%}
@@ -79,11 +94,7 @@
     ),
 
     facts as (
-        select * from {{ facts }}
-    ),
-
-    customers as (
-        select * from {{ ref('dim_customer') }}
+        select * from {{ ref(spec.facts) }}
     ),
 
     bounds as (
@@ -95,34 +106,38 @@
             {%- endif %}
         ), {{ beginning_of_time() }}) as start
     ),
+    {%- for name, lookup in spec.lookups.items() %}
 
-    customer_dimensions as (
-        select
-            customer_key,
-            {%- for dim, column in customer_dimensions.items() %}
-            {{ cube_dim(column, dim) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        from customers
+    {{ name }}_now as (
+        {{ cube_lookup_select(lookup) }}
     ),
+
+    {{ name }}_then as (
+        select * from {{ cube_state(name) }}
+    ),
+
+    {{ name }}_changed as (
+        select {{ lookup.key }} from (select * from {{ name }}_now except select * from {{ name }}_then) as added
+        union
+        select {{ lookup.key }} from (select * from {{ name }}_then except select * from {{ name }}_now) as removed
+    ),
+    {%- endfor %}
 
     final as (
         select {{ cube_unit() }} as unit from facts where date_day >= (select start from bounds)
         union
         select unit from state_rows where last_day >= (select start from bounds)
+        {%- for name, lookup in spec.lookups.items() %}
         union
-        select state_rows.unit
-        from state_rows
-        left join customer_dimensions on state_rows.customer_key = customer_dimensions.customer_key
-        where
-            {%- for dim in customer_dimensions %}
-            state_rows.{{ dim }} <> coalesce(customer_dimensions.{{ dim }}, 'unknown'){{ ' or' if not loop.last }}
-            {%- endfor %}
+        select {{ cube_unit() }} as unit from facts
+        where {{ lookup.key }} in (select {{ lookup.key }} from {{ name }}_changed)
+        {%- endfor %}
     )
 
     select * from final;
 
     create or replace temporary table {{ cube_temp('new_rows') }} as
-    {{ rows(cube_temp('candidates')) }};
+    {{ spec.rows(cube_temp('candidates')) }};
 
     create or replace temporary table {{ cube_temp('old_rows') }} as
     select * from {{ state }} where unit in (select unit from {{ cube_temp('candidates') }});
@@ -150,7 +165,7 @@
 
 {#- The rows the model aggregates, with their sign: by difference, the changed units' new rows
     (+1) and their state rows (-1); else every unit's rows (+1). -#}
-{% macro cube_signed_rows(rows) -%}
+{% macro cube_signed_rows(spec) -%}
     {%- if cube_by_difference() -%}
     select 1 as sign, * from {{ cube_temp('new_rows') }}
     where unit in (select unit from {{ cube_temp('changed') }})
@@ -158,7 +173,7 @@
     select -1 as sign, * from {{ cube_temp('old_rows') }}
     where unit in (select unit from {{ cube_temp('changed') }})
     {%- else -%}
-    select 1 as sign, * from ({{ rows(none) }}) as all_rows
+    select 1 as sign, * from ({{ spec.rows(none) }}) as all_rows
     {%- endif -%}
 {%- endmacro %}
 
@@ -193,9 +208,9 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hook: the changed units' rows replace theirs in the state; without a state, the state
-    is written whole. -#}
-{% macro cube_save_rows(rows) -%}
+{#- Post-hook: the changed units' rows replace theirs in the state (without a state, the rows
+    are written whole), and the lookups are written again. -#}
+{% macro cube_save_state(spec) -%}
     {%- set state = cube_state() -%}
     {%- if cube_by_difference() -%}
     delete from {{ state }} where unit in (select unit from {{ cube_temp('changed') }});
@@ -204,10 +219,14 @@
     drop table {{ cube_temp('candidates') }};
     drop table {{ cube_temp('new_rows') }};
     drop table {{ cube_temp('old_rows') }};
-    drop table {{ cube_temp('changed') }}
-    {%- else -%}
+    drop table {{ cube_temp('changed') }};
+    {%- else %}
     create schema if not exists {{ state.include(identifier=false) }};
     create or replace table {{ state }} as
-    {{ rows(none) }}
-    {%- endif -%}
+    {{ spec.rows(none) }};
+    {%- endif %}
+    {%- for name, lookup in spec.lookups.items() %}
+    create or replace table {{ cube_state(name) }} as
+    {{ cube_lookup_select(lookup) }}{{ ';' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}

@@ -4,13 +4,12 @@
     unique_key='grouping_id',
     on_schema_change='fail',
     schema='cubes',
-    pre_hook="{{ cube_changes(cube_contacts_rows, ref('fct_contacts'), {'pyramid_tier': 'pyramid_tier'}) }}",
-    post_hook="{{ cube_save_rows(cube_contacts_rows) }}",
+    pre_hook="{{ cube_changes(cube_contacts_spec()) }}",
+    post_hook="{{ cube_save_state(cube_contacts_spec()) }}",
 ) }}
 {#-
     Grain: one row per grouping set × combination of kept dimension values. Kept by difference
-    (macros/cubes/cube_difference.sql) over its rows (cube_contacts_rows: one per customer ×
-    customer version × finest cell).
+    (macros/cubes/cube_difference.sql) over its rows (cube_contacts_spec).
 -#}
 {%- set dimensions = ['month', 'contact_channel', 'reason', 'resolution', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
@@ -27,7 +26,7 @@
 with
 
 signed_rows as (
-    {{ cube_signed_rows(cube_contacts_rows) }}
+    {{ cube_signed_rows(cube_contacts_spec()) }}
 ),
 
 aggregated as (

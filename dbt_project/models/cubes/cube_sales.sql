@@ -4,15 +4,15 @@
     unique_key='grouping_id',
     on_schema_change='fail',
     schema='cubes',
-    pre_hook="{{ cube_changes(cube_sales_rows, ref('fct_sales'), {'region': 'region', 'pyramid_tier': 'pyramid_tier'}) }}",
-    post_hook="{{ cube_save_rows(cube_sales_rows) }}",
+    pre_hook="{{ cube_changes(cube_sales_spec()) }}",
+    post_hook="{{ cube_save_state(cube_sales_spec()) }}",
 ) }}
 {#-
     Grain: one row per grouping set × combination of kept dimension values. Kept by difference
-    (macros/cubes/cube_difference.sql) over its rows (cube_sales_rows: one per customer ×
-    customer version × finest cell). orders counts each order with positive net sales once
-    per cell, without count(distinct): in sets without category its first positive line, in
-    sets with category its first positive line in each category.
+    (macros/cubes/cube_difference.sql) over its rows (cube_sales_spec). orders counts each
+    order with positive net sales once per cell, without count(distinct): in sets without
+    category its first positive line, in sets with category its first positive line in each
+    category.
 -#}
 {%- set dimensions = ['month', 'sales_channel', 'category', 'region', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
@@ -29,7 +29,7 @@
 with
 
 signed_rows as (
-    {{ cube_signed_rows(cube_sales_rows) }}
+    {{ cube_signed_rows(cube_sales_spec()) }}
 ),
 
 aggregated as (

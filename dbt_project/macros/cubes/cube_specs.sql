@@ -1,8 +1,33 @@
 {#-
-    The input rows of the cubes kept by difference (macros/cubes/cube_difference.sql): one row
-    per unit × customer version × finest cell, with the measures summed. `units`: a relation
-    of the units to compute (a column `unit`), or none for all of them.
+    The specs of the cubes kept by difference (macros/cubes/cube_difference.sql): each cube's
+    rows macro, facts model and lookups. A rows macro gives the cube's input, one row per unit
+    × finest cell with the measures summed; `units`: a relation of the units to compute (a
+    column `unit`), or none for all of them.
 -#}
+
+{% macro cube_sales_spec() -%}
+    {{ return({
+        'rows': cube_sales_rows,
+        'facts': 'fct_sales',
+        'lookups': {
+            'customer': {
+                'model': 'dim_customer', 'key': 'customer_key',
+                'dimensions': {'region': 'region', 'pyramid_tier': 'pyramid_tier'},
+            },
+            'product': {'model': 'dim_product', 'key': 'product_key', 'dimensions': {'category': 'category'}},
+        },
+    }) }}
+{%- endmacro %}
+
+{% macro cube_contacts_spec() -%}
+    {{ return({
+        'rows': cube_contacts_rows,
+        'facts': 'fct_contacts',
+        'lookups': {
+            'customer': {'model': 'dim_customer', 'key': 'customer_key', 'dimensions': {'pyramid_tier': 'pyramid_tier'}},
+        },
+    }) }}
+{%- endmacro %}
 
 {#- cube_sales' rows. An order lies in one month, channel and customer version (fct_sales' test
     same_within), so its first positive line (is_order_sale) stands for it in every set
@@ -30,7 +55,6 @@
     base as (
         select
             {{ cube_unit('sales.customer_id', 'sales.month') }} as unit,
-            sales.customer_key,
             sales.customer_id,
             {{ cube_dim('sales.month', 'month') }},
             {{ cube_dim('sales.sales_channel', 'sales_channel') }},
@@ -66,7 +90,7 @@
 
     final as (
         select
-            unit, customer_key, customer_id, month, sales_channel, category, region, pyramid_tier,
+            unit, customer_id, month, sales_channel, category, region, pyramid_tier,
             max(date_day) as last_day,
             max(_loaded_at) as loaded_at,
             cast(sum(net_sales_krw) as bigint) as net_sales_krw,
@@ -80,7 +104,7 @@
             cast(sum(is_order_category_sale) as bigint) as order_category_sales,
             max(case when net_sales_krw > 0 then 1 else 0 end) as is_buyer,
         from flagged
-        group by unit, customer_key, customer_id, month, sales_channel, category, region, pyramid_tier
+        group by unit, customer_id, month, sales_channel, category, region, pyramid_tier
     )
 
     select * from final
@@ -104,7 +128,6 @@
     base as (
         select
             {{ cube_unit('contacts.customer_id', 'contacts.month') }} as unit,
-            contacts.customer_key,
             contacts.customer_id,
             {{ cube_dim('contacts.month', 'month') }},
             {{ cube_dim('contacts.contact_channel', 'contact_channel') }},
@@ -122,7 +145,7 @@
 
     final as (
         select
-            unit, customer_key, customer_id, month, contact_channel, reason, resolution, pyramid_tier,
+            unit, customer_id, month, contact_channel, reason, resolution, pyramid_tier,
             max(date_day) as last_day,
             max(_loaded_at) as loaded_at,
             count(*) as contacts,
@@ -131,7 +154,7 @@
             cast(sum(cost_krw) as bigint) as cost_krw,
             cast(sum(case when is_complaint then 1 else 0 end) as bigint) as complaints,
         from base
-        group by unit, customer_key, customer_id, month, contact_channel, reason, resolution, pyramid_tier
+        group by unit, customer_id, month, contact_channel, reason, resolution, pyramid_tier
     )
 
     select * from final
