@@ -43,6 +43,19 @@
     for every incremental model.
 -#}
 
+{#- Config of a cube kept by difference; `spec`: the name of its spec macro. -#}
+{% macro cube_by_difference_config(spec) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='grouping_id',
+        on_schema_change='fail',
+        schema='cubes',
+        pre_hook='{{ cube_changes(' ~ spec ~ '()) }}',
+        post_hook='{{ cube_save_state(' ~ spec ~ '()) }}',
+    ) }}
+{%- endmacro %}
+
 {% macro cube_state(part='rows') -%}
     {{ return(api.Relation.create(
         database=this.database, schema='cube_state', identifier=this.identifier ~ '_' ~ part, type='table'

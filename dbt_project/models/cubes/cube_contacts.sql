@@ -1,12 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='grouping_id',
-    on_schema_change='fail',
-    schema='cubes',
-    pre_hook="{{ cube_changes(cube_contacts_spec()) }}",
-    post_hook="{{ cube_save_state(cube_contacts_spec()) }}",
-) }}
+{{ cube_by_difference_config('cube_contacts_spec') }}
 {#-
     Grain: one row per grouping set × combination of kept dimension values. Kept by difference
     (macros/cubes/cube_difference.sql) over its rows (cube_contacts_spec).

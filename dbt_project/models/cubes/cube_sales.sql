@@ -1,12 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='grouping_id',
-    on_schema_change='fail',
-    schema='cubes',
-    pre_hook="{{ cube_changes(cube_sales_spec()) }}",
-    post_hook="{{ cube_save_state(cube_sales_spec()) }}",
-) }}
+{{ cube_by_difference_config('cube_sales_spec') }}
 {#-
     Grain: one row per grouping set × combination of kept dimension values. Kept by difference
     (macros/cubes/cube_difference.sql) over its rows (cube_sales_spec). orders counts each
