@@ -199,6 +199,12 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The columns that name a cube's cell: its dimensions, grouping_level, kept_dimensions and
+    grouping_id (cube_dimension_columns). -#}
+{% macro cube_cell_columns(dimensions) -%}
+    {{ return(dimensions + ['grouping_level', 'kept_dimensions', 'grouping_id']) }}
+{%- endmacro %}
+
 {#- The cube's cells: by difference, the table's cells plus the `cells` relation's
     differences (summed by `keys`; a cell whose `present` measure falls to 0 has no rows left
     and goes); else `cells` itself. -#}

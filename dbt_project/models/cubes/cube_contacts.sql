@@ -50,7 +50,7 @@ cells as (
 merged as (
     {{ cube_merged(
         'cells',
-        dimensions + ['grouping_level', 'kept_dimensions', 'grouping_id'],
+        cube_cell_columns(dimensions),
         ['contacts', 'customers', 'timed_contacts', 'duration_s', 'cost_krw', 'complaints'],
         'contacts',
     ) }}
@@ -58,12 +58,9 @@ merged as (
 
 final as (
     select
-        {%- for dim in dimensions %}
-        {{ dim }},
+        {%- for column in cube_cell_columns(dimensions) %}
+        {{ column }},
         {%- endfor %}
-        grouping_level,
-        kept_dimensions,
-        grouping_id,
         cast(contacts as bigint) as contacts,
         cast(customers as bigint) as customers,
         cast(timed_contacts as bigint) as timed_contacts,

@@ -60,7 +60,7 @@ cells as (
 merged as (
     {{ cube_merged(
         'cells',
-        dimensions + ['grouping_level', 'kept_dimensions', 'grouping_id'],
+        cube_cell_columns(dimensions),
         ['net_sales_krw', 'gross_sales_krw', 'discount_krw', 'cost_krw', 'margin_krw', 'units',
          'sales_lines', 'orders', 'buyers'],
         'sales_lines',
@@ -69,12 +69,9 @@ merged as (
 
 final as (
     select
-        {%- for dim in dimensions %}
-        {{ dim }},
+        {%- for column in cube_cell_columns(dimensions) %}
+        {{ column }},
         {%- endfor %}
-        grouping_level,
-        kept_dimensions,
-        grouping_id,
         cast(coalesce(net_sales_krw, 0) as bigint) as net_sales_krw,
         cast(coalesce(gross_sales_krw, 0) as bigint) as gross_sales_krw,
         cast(coalesce(discount_krw, 0) as bigint) as discount_krw,
