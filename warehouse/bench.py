@@ -844,7 +844,7 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 else None
             ),
             "status": _met(models["ratio"] <= 1.5) if models.get("ratio") is not None else "not measured",
-            "why": _dbt_why(models, build),
+            "why": _dbt_why(models),
         }
     )
     cubes = stages["cube_queries"]
@@ -906,13 +906,14 @@ def _ingest_why(stage: dict[str, Any]) -> str:
     )
 
 
-def _dbt_why(models: dict[str, Any], build: dict[str, Any]) -> str:
+def _dbt_why(models: dict[str, Any]) -> str:
     if models.get("ratio") is None or models["ratio"] <= 1.5:
         return ""
     overhead = models["seconds"] - models["floor_seconds"]
     return (
         f"dbt adds {overhead:.1f}s over {models['floor_seconds']:.1f}s of SQL: parsing the project,"
-        " compiling Jinja, introspection queries and per-model transactions (tmp table, rename, drop);"
+        " compiling Jinja, introspection queries, per-model transactions (tmp table, rename, drop)"
+        " and hooks (the cubes kept by difference write their rows into cube_state);"
         f" slowest models: {_nodes(models)}"
     )
 
