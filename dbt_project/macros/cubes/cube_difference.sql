@@ -93,6 +93,14 @@
     from {{ ref(lookup.model) }}
 {%- endmacro %}
 
+{#- The distinct `column` values of the rows that are in one of relations `a` and `b` but not in
+    the other. -#}
+{% macro cube_differing(a, b, column) -%}
+    select {{ column }} from (select * from {{ a }} except select * from {{ b }}) as added
+    union
+    select {{ column }} from (select * from {{ b }} except select * from {{ a }}) as removed
+{%- endmacro %}
+
 {#- Pre-hook: the candidate units, their new and old rows, and the changed units. -#}
 {% macro cube_changes(spec) -%}
     {%- if cube_by_difference() -%}
@@ -130,9 +138,7 @@
     ),
 
     {{ name }}_changed as (
-        select {{ lookup.key }} from (select * from {{ name }}_now except select * from {{ name }}_then) as added
-        union
-        select {{ lookup.key }} from (select * from {{ name }}_then except select * from {{ name }}_now) as removed
+        {{ cube_differing(name ~ '_now', name ~ '_then', lookup.key) }}
     ),
     {%- endfor %}
 
@@ -156,23 +162,7 @@
     select * from {{ state }} where unit in (select unit from {{ cube_temp('candidates') }});
 
     create or replace temporary table {{ cube_temp('changed') }} as
-    with
-
-    old_rows as (
-        select * from {{ cube_temp('old_rows') }}
-    ),
-
-    new_rows as (
-        select * from {{ cube_temp('new_rows') }}
-    ),
-
-    final as (
-        select unit from (select * from new_rows except select * from old_rows) as added
-        union
-        select unit from (select * from old_rows except select * from new_rows) as removed
-    )
-
-    select * from final
+    {{ cube_differing(cube_temp('new_rows'), cube_temp('old_rows'), 'unit') }}
     {%- endif -%}
 {%- endmacro %}
 
