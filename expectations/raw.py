@@ -128,17 +128,19 @@ def _frame(con, source: Source, run_id: str):
     ).df()
 
 
-def _frames(con, source: Source, run_id: str, parts: int, columns: list[str] | None = None):
-    """The batch of one source as ``parts`` DataFrames of ``columns`` (default: all), split by
-    a hash of the contract key, so rows sharing a key (and exact duplicates) meet in one; each
-    part's exact duplicates are collapsed on their own."""
+def _frames(con, source: Source, run_id: str, parts: int, columns: list[str]):
+    """The batch of one source as ``parts`` DataFrames of ``columns``, split by a hash of the
+    contract key, so rows sharing a key meet in one. Exact duplicates are collapsed before the
+    split, so the parts' table holds only the columns read (and the key and line that split
+    and order it)."""
+    kept = ", ".join(_q(c) for c in dict.fromkeys([*columns, *source.key, "_file_id", "_line"]))
     return parts_by_key(
         con,
-        _batch(source),
+        f"select {kept} from ({_batch(source)}) {_distinct(source)}",
         list(source.key),
         parts,
         {"run_id": run_id},
-        f"{_distinct(source)} order by _file_id, _line",
+        "order by _file_id, _line",
         columns,
     )
 

@@ -244,16 +244,23 @@ def run_suite_in_parts(
     results: dict[int, list] = {i: [] for i in per_row}
     values: dict[int, list] = {i: [] for i in reduced}
     seen = 0
-    for df in parts:
-        seen += len(df)
-        found = _validate(df, suite_name, [expectations[i] for i in per_row], run_id, validation_dir)
-        for j, i in enumerate(per_row):
-            results[i].append(found.get(j))
-        for i in reduced:
-            spec = expectations[i]
-            values[i].append(getattr(df[spec.kwargs["column"]], REDUCED[spec.expectation])())
-        del df, found
-        gc.collect()  # GX leaves reference cycles that hold a part's columns: free them now
+    # GX leaves reference cycles that hold a part's columns: each part's are collected before
+    # the next part. The objects alive before the first part are frozen out of those
+    # collections, so each one walks only what the part made (GX's modules hold millions).
+    gc.freeze()
+    try:
+        for df in parts:
+            seen += len(df)
+            found = _validate(df, suite_name, [expectations[i] for i in per_row], run_id, validation_dir)
+            for j, i in enumerate(per_row):
+                results[i].append(found.get(j))
+            for i in reduced:
+                spec = expectations[i]
+                values[i].append(getattr(df[spec.kwargs["column"]], REDUCED[spec.expectation])())
+            del df, found
+            gc.collect()
+    finally:
+        gc.unfreeze()
     outcomes: dict[int, tuple[bool, str]] = {i: _combined(results[i]) for i in per_row}
     for i in reduced:
         spec = expectations[i]
@@ -301,9 +308,50 @@ def _validate(
     """GX's result for each expectation of ``df``, by position in ``expectations``."""
     import great_expectations as gx
 
-    context = _context(str(validation_dir) if validation_dir else None)
+    df = _vectorizable(df, expectations)
+    runner = _registered(
+        str(validation_dir) if validation_dir else None, suite_name, expectations, build_docs
+    )
+    if isinstance(runner, gx.Checkpoint):
+        run = runner.run(
+            batch_parameters={"dataframe": df},
+            run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id),
+        )
+        results = [r for vr in run.run_results.values() for r in vr.results]
+    else:
+        results = list(runner.run(batch_parameters={"dataframe": df}).results)
+    return {int(r.expectation_config.meta["index"]): r for r in results}
+
+
+# The GX objects last registered under each suite name, per validation folder (_registered).
+_REGISTERED: dict[tuple[str | None, str], tuple[str, Any]] = {}
+
+
+def _registered(
+    validation_dir: str | None, suite_name: str, expectations: list[ExpectationSpec], build_docs: bool
+):
+    """The GX objects that validate a DataFrame against ``expectations`` as ``suite_name``: a
+    checkpoint, which stores its results for Data Docs, or in an ephemeral context a
+    validation definition.
+
+    Each registration rewrites GX's stores, so the objects are kept and reused while the suite
+    name's last registration in this process had the same expectations: a batch validated in
+    parts is the same suite on every part. GX refuses to run a checkpoint whose stored copy
+    differs, so any other suite under that name is registered again."""
+    import great_expectations as gx
+
+    content = json.dumps(
+        [[s.expectation, s.kwargs, s.critical] for s in expectations], default=repr, sort_keys=True
+    ) + str(build_docs)
     safe = suite_name.replace("/", "_")
-    source = context.data_sources.add_or_update_pandas(name="crmwh")
+    last = _REGISTERED.get((validation_dir, safe))
+    if last is not None and last[0] == content:
+        return last[1]
+    context = _context(validation_dir)
+    try:  # one pandas source for every suite: making it anew would drop the other suites' assets
+        source = context.data_sources.get("crmwh")
+    except KeyError:
+        source = context.data_sources.add_pandas(name="crmwh")
     try:
         asset = source.get_asset(safe)
     except LookupError:
@@ -320,19 +368,36 @@ def _validate(
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=safe, data=batch, suite=suite)
     )
+    runner = definition
     if validation_dir is not None:
         actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if build_docs else []
-        checkpoint = context.checkpoints.add_or_update(
+        runner = context.checkpoints.add_or_update(
             gx.Checkpoint(name=safe, validation_definitions=[definition], actions=actions)
         )
-        run = checkpoint.run(
-            batch_parameters={"dataframe": df},
-            run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id),
-        )
-        results = [r for vr in run.run_results.values() for r in vr.results]
-    else:
-        results = list(definition.run(batch_parameters={"dataframe": df}).results)
-    return {int(r.expectation_config.meta["index"]): r for r in results}
+    _REGISTERED[(validation_dir, safe)] = (content, runner)
+    return runner
+
+
+def _vectorizable(df: pd.DataFrame, expectations: list[ExpectationSpec]) -> pd.DataFrame:
+    """``df`` with the integer columns that ExpectColumnValuesToBeBetween reads as float64.
+
+    GX's pandas range check compares int64 and float64 columns in one vectorized step, and
+    calls a Python function per value for any other dtype: DuckDB's INTEGER (int32) and
+    nullable columns (Int32, Int64). float64 holds every integer below 2**53 exactly, and a
+    null becomes NaN, which GX counts as missing as it did the null."""
+    import numpy as np
+    import pandas as pd
+
+    converted = {
+        column: df[column].to_numpy(dtype="float64", na_value=np.nan)
+        for column in {
+            s.kwargs["column"] for s in expectations if s.expectation == "ExpectColumnValuesToBeBetween"
+        }
+        if column in df.columns
+        and pd.api.types.is_integer_dtype(df[column].dtype)
+        and df[column].dtype != np.int64
+    }
+    return df.assign(**converted) if converted else df
 
 
 def _outcome(r: Any) -> tuple[bool, str]:

@@ -222,7 +222,7 @@ def test_a_duplicate_key_far_apart_is_caught_in_parts(settings, monkeypatch: pyt
     ingest(settings.warehouse, landing, run_id="big")
     monkeypatch.setattr(raw, "BATCH_ROWS", 100)
     with duckdb.connect(str(settings.warehouse)) as con:
-        parts = list(raw._frames(con, SOURCES["surveys"], "big", 3))
+        parts = list(raw._frames(con, SOURCES["surveys"], "big", 3, ["response_id", "score"]))
     # three parts of about 100 rows; each key in exactly one, the two S00010 rows together
     assert sum(len(p) for p in parts) == 300 and max(len(p) for p in parts) < 150
     assert sorted(len(p[p.response_id == "S00010"]) for p in parts) == [0, 0, 2]
@@ -254,3 +254,43 @@ def test_an_expectation_parts_cannot_combine_is_refused() -> None:
     spec = ExpectationSpec("ExpectColumnMeanToBeBetween", {"column": "x", "min_value": 0, "max_value": 1})
     with duckdb.connect() as con, pytest.raises(ValueError, match="cannot be validated in parts"):
         run_suite_in_parts([pd.DataFrame({"x": [0.5]})], "t", [spec], "r", con)
+
+
+def test_a_range_on_nullable_and_narrow_integers_counts_as_gx_does_on_int64() -> None:
+    import pandas as pd
+
+    from expectations.runner import ExpectationSpec, run_suite
+
+    # DuckDB hands INTEGER over as int32 and a column with nulls as Int32: the range check reads
+    # them as float64 (GX's vectorized path), a null as a missing value, not as out of range
+    df = pd.DataFrame(
+        {
+            "narrow": pd.array([1, 5, 11, 0, 3], dtype="int32"),
+            "nullable": pd.array([1, None, 7, 2, None], dtype="Int32"),
+        }
+    )
+    specs = [
+        ExpectationSpec("ExpectColumnValuesToBeBetween", {"column": c, "min_value": 1, "max_value": 5})
+        for c in df.columns
+    ]
+    with duckdb.connect() as con:
+        con.execute("create schema raw")
+        rows = run_suite(df, "t", specs, "r", con)
+    assert [(r["column"], r["success"], json.loads(r["observed"])) for r in rows] == [
+        (
+            "narrow",
+            False,
+            {"element_count": 5, "missing_count": 0, "unexpected_count": 2, "unexpected_percent": 40.0},
+        ),
+        (
+            "nullable",
+            False,
+            {
+                "element_count": 5,
+                "missing_count": 2,
+                "unexpected_count": 1,
+                "unexpected_percent": 1 / 3 * 100,
+            },
+        ),
+    ]
+    assert str(df["nullable"].dtype) == "Int32"  # the caller's frame is left as it was
