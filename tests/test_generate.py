@@ -400,3 +400,14 @@ def test_command_writes_into_crmwh_home(tmp_path: Path, monkeypatch: pytest.Monk
     assert summary["clean"] is True and summary["customers"] == 60 and summary["days"] == 12
     assert f"wrote {summary['total_rows']:,} rows" in result.output
     assert len(list((tmp_path / "home" / "landing" / "customers").glob("dt=*"))) == 12
+
+
+def test_a_customer_version_in_its_previous_versions_second_moves_a_second_later() -> None:
+    import numpy as np
+
+    from warehouse.generate.accounts import distinct_seconds
+
+    # customer 7: a base row and two changes clamped to its second; customer 8 keeps its own
+    cust = np.array([7, 7, 7, 7, 8])
+    sec = np.array([3600, 3600, 3600, 3602, 3600])
+    assert distinct_seconds(cust, sec).tolist() == [3600, 3601, 3602, 3603, 3600]

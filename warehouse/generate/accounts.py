@@ -37,9 +37,10 @@ def customers(w: World) -> tuple[Rows, dict]:
     sec = np.concatenate([b_sec, l_sec, c_sec])
     kind = np.concatenate([np.zeros(len(b_idx), int), life["kind"] + 1, np.full(len(closes), CLOSE)])
     city_new = np.concatenate([pop.city[b_idx], life["city"], np.full(len(closes), -1)])
-    # a change the same second as the signup row comes after it
+    # a change the same second as the signup row comes after it, a second later
     order = np.lexsort((kind, sec, cust))
     cust, sec, kind, city_new = cust[order], sec[order], kind[order], city_new[order]
+    sec = distinct_seconds(cust, sec)
     m = len(cust)
     # forward-fill each attribute from the last version that set it (the base row sets all)
     ar = np.arange(m)
@@ -89,6 +90,17 @@ def customers(w: World) -> tuple[Rows, dict]:
     return Rows(
         "customers", data, dt=w.day_of(sec), sort=sec, expected=[(d, 0) for d in range(w.days)]
     ), facts
+
+
+def distinct_seconds(cust: np.ndarray, sec: np.ndarray) -> np.ndarray:
+    """``sec`` with each customer's versions (sorted by customer, then time) a second apart at
+    least: (customer_id, updated_at) is the contract's key. Changes dated before the window are
+    clamped to its first load, the second of every initial customer's base row; at 1,000,000
+    customers 18 versions shared their customer's second."""
+    sec = sec.copy()
+    while len(same := np.flatnonzero((cust[1:] == cust[:-1]) & (sec[1:] <= sec[:-1])) + 1):
+        sec[same] = sec[same - 1] + 1
+    return sec
 
 
 def _final(cust: np.ndarray, values: np.ndarray, n: int, default: np.ndarray) -> np.ndarray:
