@@ -187,6 +187,20 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
             "moved": {"pyramid_tier": 12, "relationship_stage": 1_200},
         },
         "dbt_incremental_scored": {"status": "ok", "seconds": 4.0, "rows": 1000, "peak_mb": 300.0},
+        "validate_raw": {
+            "status": "ok",
+            "seconds": 3.0,
+            "success": False,
+            "critical_failures": 1,
+            "warnings": 8,
+        },
+        "validate_marts": {
+            "status": "ok",
+            "seconds": 2.0,
+            "success": True,
+            "critical_failures": 0,
+            "warnings": 1,
+        },
     }
     meta = {
         "scale": "S",
@@ -230,6 +244,11 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
         assert f"| {label} |" in markdown
     assert "| training | not available |" in markdown
     assert machine_line(markdown).count("cores") == 1
+    # a suite's stage reads "ok" when it was timed; the gates line says whether it passed
+    assert (
+        "Gates: validations: raw FAILED (1 critical; a pipeline run would not publish);"
+        " validations: marts passed (1 warning)." in markdown.splitlines()
+    )
 
 
 def machine_line(markdown: str) -> str:

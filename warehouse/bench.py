@@ -532,6 +532,7 @@ def stage_validate_scores(run_id: str) -> dict[str, Any]:
         "rows": rows,
         "success": result.get("success"),
         "critical_failures": result.get("critical_failures"),
+        "warnings": result.get("warnings"),
     }
 
 
@@ -731,6 +732,25 @@ def stage_cube_floor(
 
 
 # ----------------------------------------------------------------------------- the report
+
+
+def _gates(stages: dict[str, Any]) -> list[str]:
+    """The report's line on the suites' verdicts: a stage times a suite and reads "ok" whether or
+    not its gate passed, and a failed gate would stop a pipeline run before publish."""
+    verdicts = []
+    for key in ("validate_raw", "validate_marts", "validate_scores"):
+        s = stages.get(key, {})
+        if s.get("status") not in ("ok", "cached") or s.get("success") is None:
+            continue
+        label = dict((k, lbl) for k, lbl, _ in STAGES)[key]
+        if s["success"]:
+            warnings = s.get("warnings") or 0
+            verdicts.append(f"{label} passed ({warnings} warning{'' if warnings == 1 else 's'})")
+        else:
+            verdicts.append(
+                f"{label} FAILED ({s.get('critical_failures')} critical; a pipeline run would not publish)"
+            )
+    return ["", f"Gates: {'; '.join(verdicts)}."] if verdicts else []
 
 
 def machine() -> dict[str, Any]:
@@ -1042,6 +1062,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 " downstream are not representative."
             ),
         ]
+    lines += _gates(report["stages"])
     e2e = report.get("end_to_end")
     if e2e:
         lines += [
