@@ -322,9 +322,10 @@ def _validate(
         results = list(runner.run(batch_parameters={"dataframe": df}).results)
     # The pandas source's engine keeps each asset's last batch, and the source lives as long as
     # the process (_registered): let the DataFrame go.
-    batches = _context(str(validation_dir) if validation_dir else None).data_sources.get("crmwh")
-    batches.get_execution_engine().batch_manager.batch_data_cache.clear()
-    batches.get_execution_engine().batch_manager.reset_batch_cache()
+    source = _context(str(validation_dir) if validation_dir else None).data_sources.get("crmwh")
+    batches = source.get_execution_engine().batch_manager
+    batches.batch_data_cache.clear()
+    batches.reset_batch_cache()
     return {int(r.expectation_config.meta["index"]): r for r in results}
 
 

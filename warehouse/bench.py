@@ -737,12 +737,13 @@ def stage_cube_floor(
 def _gates(stages: dict[str, Any]) -> list[str]:
     """The report's line on the suites' verdicts: a stage times a suite and reads "ok" whether or
     not its gate passed, and a failed gate would stop a pipeline run before publish."""
+    labels = {key: label for key, label, _ in STAGES}
     verdicts = []
     for key in ("validate_raw", "validate_marts", "validate_scores"):
         s = stages.get(key, {})
         if s.get("status") not in ("ok", "cached") or s.get("success") is None:
             continue
-        label = dict((k, lbl) for k, lbl, _ in STAGES)[key]
+        label = labels[key]
         if s["success"]:
             warnings = s.get("warnings") or 0
             verdicts.append(f"{label} passed ({warnings} warning{'' if warnings == 1 else 's'})")
