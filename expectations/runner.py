@@ -309,9 +309,8 @@ def _validate(
     import great_expectations as gx
 
     df = _vectorizable(df, expectations)
-    runner = _registered(
-        str(validation_dir) if validation_dir else None, suite_name, expectations, build_docs
-    )
+    directory = str(validation_dir) if validation_dir else None
+    runner = _registered(directory, suite_name, expectations, build_docs)
     if isinstance(runner, gx.Checkpoint):
         run = runner.run(
             batch_parameters={"dataframe": df},
@@ -322,7 +321,7 @@ def _validate(
         results = list(runner.run(batch_parameters={"dataframe": df}).results)
     # The pandas source's engine keeps each asset's last batch, and the source lives as long as
     # the process (_registered): let the DataFrame go.
-    source = _context(str(validation_dir) if validation_dir else None).data_sources.get("crmwh")
+    source = _context(directory).data_sources.get("crmwh")
     batches = source.get_execution_engine().batch_manager
     batches.batch_data_cache.clear()
     batches.reset_batch_cache()
