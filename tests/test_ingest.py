@@ -401,3 +401,56 @@ def test_lines_of_a_batch_are_numbered_per_file() -> None:
         (5, 1, "", True),
         (5, 2, "last", True),
     ]
+
+
+def test_a_batch_leaves_the_connection_keeping_insertion_order(tmp_path: Path) -> None:
+    # The raw insert may reorder rows; the CSV reader's rows after it must not be (_read_groups
+    # matches the k-th record read to the k-th record start).
+    from warehouse.contracts import SOURCES
+    from warehouse.ingest import connect, load_batch, read_batch
+
+    landing = _copy_landing(tmp_path / "landing")
+    con = connect(tmp_path / "build.duckdb")
+    paths = sorted((landing / "call_center").rglob("*.csv"))
+    batch = read_batch(SOURCES["call_center"], landing, paths, {}, iter([1]))
+    results = load_batch(con, batch, "run-1")
+    assert [(r.rows_read, r.rows_loaded) for r in results] == [(4, 2)]
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchone() == (True,)
+    con.close()
+
+
+def test_simply_quoted_files_are_split_and_the_others_read(tmp_path: Path) -> None:
+    # A file whose quotes only enclose whole values is split on commas; a quote around a comma
+    # or a doubled quote sends its file to DuckDB's CSV reader. Both give the same values.
+    import itertools
+
+    from warehouse.contracts import SOURCES
+    from warehouse.ingest import _simply_quoted, read_batch
+
+    header = "call_id,caller_phone,customer_id,agent_id,started_at,ended_at,direction,reason,resolution,csat,summary\n"
+    bodies = {
+        "01": '"K1","010-1",,"A1","2024-01-01 09:00:00","2024-01-01 09:01:00","inbound","other","resolved",3,"late"\n'
+        '"K2","","C1","A1","2024-01-01 10:00:00","2024-01-01 10:05:00","outbound","order","resolved",,""\n',
+        "02": '"K3","010-3",,"A2","2024-01-02 09:00:00","2024-01-02 09:01:00","inbound","other","resolved",5,"late, again"\n'
+        '"K4","010-4",,"A2","2024-01-02 09:00:00","2024-01-02 09:01:00","inbound","other","resolved",1,"said ""no"""\n',
+    }
+    for day, body in bodies.items():
+        folder = tmp_path / "landing" / "call_center" / f"dt=2024-01-{day}"
+        folder.mkdir(parents=True)
+        (folder / f"call_center_202401{day}.csv").write_text(header + body, encoding="utf-8")
+    paths = sorted((tmp_path / "landing").rglob("*.csv"))
+    batch = read_batch(SOURCES["call_center"], tmp_path / "landing", paths, {}, itertools.count(1))
+    with duckdb.connect() as con:
+        con.register("_lines", batch.lines)
+        assert _simply_quoted(con, batch.entries, ",", 2) == {1}
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, tmp_path / "landing")
+    assert _rows(
+        warehouse,
+        "select call_id, caller_phone, customer_id, csat, summary, _line from raw.call_center order by 1",
+    ) == [
+        ("K1", "010-1", None, 3, "late", 2),
+        ("K2", None, "C1", None, None, 3),
+        ("K3", "010-3", None, 5, "late, again", 2),
+        ("K4", "010-4", None, 1, 'said "no"', 3),
+    ]

@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import re
 import secrets
 import tempfile
 import time
 import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -46,6 +49,9 @@ from warehouse.raw_schema import SCHEMA, ensure_raw_schema, nested_columns, quot
 
 if TYPE_CHECKING:  # duckdb is imported where a connection is made, so `crmwh --help` stays fast.
     import duckdb
+    import pyarrow as pa
+
+T = TypeVar("T")
 
 BOM = b"\xef\xbb\xbf"
 LOCAL_TIMESTAMP = r"\d{4}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d(\.\d+)?)?)?"  # a time without an offset
@@ -294,10 +300,12 @@ def stage_csv(
         f"select null::bigint as file_id, null::bigint as line, null::varchar as raw_text,"
         f" null::varchar as parse_error, {nulls} where false"
     ]
-    plain = [e for e in entries if e.error is None and not e.quoted]
+    readable = [e for e in entries if e.error is None]
+    simple = _simply_quoted(con, [e for e in readable if e.quoted], delim, first)
+    plain = [e for e in readable if not e.quoted or e.file_id in simple]
     if plain:
         parts.append(_split_query(source, plain, delim, first))
-    quoted = [e for e in entries if e.error is None and e.quoted]
+    quoted = [e for e in readable if e.quoted and e.file_id not in simple]
     if quoted:
         parts.append(_reader_query(con, source, quoted, delim, header))
     failed = ", ".join(str(e.file_id) for e in entries if e.error is not None) or "-1"
@@ -309,9 +317,25 @@ def stage_csv(
     )
 
 
+def _simply_quoted(con: duckdb.DuckDBPyConnection, entries: list[Entry], delim: str, first: int) -> set[int]:
+    """The files among ``entries`` whose quotes only enclose whole values free of quotes and
+    delimiters, on every record line ("a",1,,"b c"): a value is then a field of the line split
+    on the delimiter, its quotes dropped, and DuckDB's CSV reader is not needed."""
+    if not entries or delim in '\\]^-"':
+        return set()
+    value = f'"[^"{delim}]*"|[^"{delim}]*'
+    ids = ", ".join(str(e.file_id) for e in entries)
+    rows = con.execute(
+        f"""select file_id from _lines where file_id in ({ids}) and line >= {first} and t <> ''
+        group by file_id having bool_and(regexp_full_match(t, {sql_str(f"({value})([{delim}]({value}))*")}))"""
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _split_query(source: Source, entries: list[Entry], delim: str, first: int) -> str:
-    """Staging SQL for CSV files without quotes: a record is a non-blank line, its fields are
-    the line split on the delimiter (the reader's own errors for a wrong field count)."""
+    """Staging SQL for CSV files without quotes, or simply quoted (``_simply_quoted``): a record
+    is a non-blank line, its fields are the line split on the delimiter, quotes dropped (the
+    reader's own errors for a wrong field count)."""
     n = len(source.column_names)
     cols = ", ".join(
         f"case when len(f) = {n} then f[{i + 1}] end as {quote('c_' + c)}"
@@ -323,7 +347,7 @@ def _split_query(source: Source, entries: list[Entry], delim: str, first: int) -
                case when len(f) < {n} then 'CSV record: missing columns'
                     when len(f) > {n} then 'CSV record: too many columns' end as parse_error,
                {cols}
-        from (select file_id, line, t, string_split(t, {sql_str(delim)}) as f from _lines
+        from (select file_id, line, t, string_split(replace(t, '"', ''), {sql_str(delim)}) as f from _lines
               where file_id in ({ids}) and line >= {first} and t <> '')"""
 
 
@@ -679,52 +703,58 @@ def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"select coalesce(max(file_id), 0) + 1 from {SCHEMA}._files").fetchone()[0])
 
 
-def load_batch(
-    con: duckdb.DuckDBPyConnection,
+@dataclass
+class Batch:
+    """Files of one source read into memory, ready for DuckDB (``read_batch``)."""
+
+    source: Source
+    skipped: list[FileResult]  # files whose path and hash the manifest holds already
+    entries: list[Entry]  # the files to load
+    lines: pa.Table | None  # ``lines_table(entries)``; None when there is nothing to load
+
+
+def read_batch(
     source: Source,
     landing: Path,
     paths: list[Path],
-    run_id: str,
     known: dict[str, tuple[int, str]],
-) -> list[FileResult]:
-    """Load some files of one source in one transaction (the module docstring has the rules).
+    file_ids: Iterator[int],
+) -> Batch:
+    """Read, hash and decode some files of one source and cut their lines: Python and numpy
+    only, no connection, so that it can run beside DuckDB's work on the batch before.
 
-    ``known`` is the manifest's current version per path; it is updated as files load.
+    ``known`` is the manifest's current version per path; each file to load takes the next
+    id of ``file_ids``.
     """
-    results: list[FileResult] = []
+    skipped: list[FileResult] = []
     entries: list[Entry] = []
-    file_id = next_file_id(con)
-    lines = False
-    try:
-        for path in paths:
-            rel = path.relative_to(landing).as_posix()
-            data = path.read_bytes()
-            sha = hashlib.sha256(data).hexdigest()
-            current = known.get(rel)
-            if current and current[1] == sha:
-                results.append(FileResult(source.name, rel, "skipped", current[0]))
-                continue
-            readable, error, facts = decode(source, path, data)
-            replaces = current[0] if current else None
-            entries.append(
-                Entry(
-                    file_id,
-                    rel,
-                    delivery_date(path),
-                    sha,
-                    len(data),
-                    replaces,
-                    readable,
-                    error,
-                    **facts,
-                )
+    for path in paths:
+        rel = path.relative_to(landing).as_posix()
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        current = known.get(rel)
+        if current and current[1] == sha:
+            skipped.append(FileResult(source.name, rel, "skipped", current[0]))
+            continue
+        readable, error, facts = decode(source, path, data)
+        replaces = current[0] if current else None
+        entries.append(
+            Entry(
+                next(file_ids), rel, delivery_date(path), sha, len(data), replaces, readable, error, **facts
             )
-            file_id += 1
-        if not entries:
-            return results
-        register_batch(con, entries)
-        load_lines(con, entries, quotes=source.format == "csv")
-        lines = True
+        )
+    lines = lines_table(entries, quotes=source.format == "csv") if entries else None
+    return Batch(source, skipped, entries, lines)
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, run_id: str) -> list[FileResult]:
+    """Load a batch read by ``read_batch`` in one transaction (the module docstring has the rules)."""
+    source, entries = batch.source, batch.entries
+    if not entries:
+        return batch.skipped
+    register_batch(con, entries)
+    con.register("_lines", batch.lines)
+    try:
         if source.format == "csv":
             stage_csv(con, source, entries)
         elif source.format == "jsonl":
@@ -735,13 +765,9 @@ def load_batch(
             )
         _classify(con, source)
         fill_raw_text(con, entries)
-        results += commit_batch(con, source, entries, run_id)
+        return batch.skipped + commit_batch(con, source, entries, run_id)
     finally:
-        if lines:
-            con.unregister("_lines")
-    for e in entries:
-        known[e.rel] = (e.file_id, e.sha)
-    return results
+        con.unregister("_lines")
 
 
 def commit_batch(
@@ -763,7 +789,13 @@ def commit_batch(
                 con.execute(f"delete from {SCHEMA}.{quote(n.table)} where _file_id in ({olds})")
             con.execute(f"update {SCHEMA}._files set status = 'replaced' where file_id in ({olds})")
         cols = ", ".join(quote("t_" + n) for n in source.column_names)
-        con.execute(f"insert into {table} select {cols}, {lineage} from _typed where reason is null")
+        # A row carries its file and line, so its place in the table says nothing: an insert
+        # that kept the order cost twice as much in a table holding earlier batches.
+        con.execute("set preserve_insertion_order = false")
+        try:
+            con.execute(f"insert into {table} select {cols}, {lineage} from _typed where reason is null")
+        finally:  # the CSV reader's rows must stay in file order (_read_groups)
+            con.execute("reset preserve_insertion_order")
         for n in source.nested:
             keys = ", ".join(f"{quote('t_' + k)} as {quote(k)}" for k in source.key)
             child = ", ".join(f"e.{quote(c)}" for c, _ in n.columns)
@@ -886,9 +918,17 @@ def ingest(
     results: list[FileResult] = []
     con = connect(Path(warehouse).resolve())
     try:
-        known = versions_by_source(con)  # kept current by load_batch
-        for source, batch in batches(files):
-            done = load_batch(con, source, landing, batch, run_id, known.setdefault(source.name, {}))
+        known = versions_by_source(con)
+        file_ids = itertools.count(next_file_id(con))  # taken in batch order: one reader thread
+
+        def read(item: tuple[Source, list[Path]]) -> Batch:
+            source, paths = item
+            return read_batch(source, landing, paths, known.get(source.name, {}), file_ids)
+
+        # The next batch is read while DuckDB loads this one (discover lists a path once, so a
+        # batch's reading never depends on the load before it).
+        for batch in read_ahead(read, batches(files)):
+            done = load_batch(con, batch, run_id)
             results += done
             if progress:
                 for r in done:
@@ -907,6 +947,22 @@ def ingest(
         "sources": summarize(results),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def read_ahead(read: Callable[[T], Batch], items: list[T]) -> Iterator[Batch]:
+    """``read`` over ``items`` in order, each in a thread while the caller has the one before."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[Batch] | None = None
+        try:
+            for item in items:
+                following = pool.submit(read, item)
+                if pending is not None:
+                    yield pending.result()
+                pending = following
+            if pending is not None:
+                yield pending.result()
+        finally:
+            pool.shutdown(cancel_futures=True)
 
 
 def batches(files: list[tuple[Source, Path]]) -> list[tuple[Source, list[Path]]]:
