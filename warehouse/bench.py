@@ -922,8 +922,9 @@ def _ingest_why(stage: dict[str, Any]) -> str:
         return ""
     return (
         f"ingest {stage['seconds']:.1f}s vs bare read {stage['floor_seconds']:.1f}s over {stage.get('files')} files:"
-        " ingest works per file (hash, decode, line numbers, typing, quarantine, manifest, one"
-        " transaction each) where the bare read scans each source's files in one statement"
+        " ingest hashes and decodes each file, numbers its lines, types and checks every value"
+        " (quarantine, manifest, a transaction per batch), where the bare read scans each"
+        " source's files in one statement"
     )
 
 

@@ -9,7 +9,12 @@ Why it is built this way:
   text in memory, so a batch of files costs a handful of statements, not a loop over rows.
   DuckDB's file readers cost about a millisecond per file, so nothing reads the files one by
   one: the lines come from memory (``lines_table``) and the CSV reader reads a batch's files
-  as one text (``_reader_query``).
+  as one text (``_reader_query``). A file whose quotes only enclose whole values (quoted
+  strings, as most exports write them) needs no CSV reader: its lines are split on the
+  delimiter (``_simply_quoted``).
+- Python's part of a batch (reading, hashing, decoding, cutting lines: ``read_batch``) runs in
+  a thread while DuckDB loads the batch before (``read_ahead``), so the two overlap on two
+  cores.
 - Every row of a file ends in exactly one place: its raw table or ``raw._quarantine`` with a
   reason ('parse', 'missing key', 'type', 'unknown enum', 'encoding'). Exact duplicate rows
   load: staging dedupes on the contract key. The loader checks ``read = loaded + quarantined``
