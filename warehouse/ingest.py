@@ -45,7 +45,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
@@ -55,8 +55,6 @@ from warehouse.raw_schema import SCHEMA, ensure_raw_schema, nested_columns, quot
 if TYPE_CHECKING:  # duckdb is imported where a connection is made, so `crmwh --help` stays fast.
     import duckdb
     import pyarrow as pa
-
-T = TypeVar("T")
 
 BOM = b"\xef\xbb\xbf"
 LOCAL_TIMESTAMP = r"\d{4}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d(\.\d+)?)?)?"  # a time without an offset
@@ -954,20 +952,20 @@ def ingest(
     }
 
 
-def read_ahead(read: Callable[[T], Batch], items: list[T]) -> Iterator[Batch]:
-    """``read`` over ``items`` in order, each in a thread while the caller has the one before."""
+def read_ahead(
+    read: Callable[[tuple[Source, list[Path]]], Batch], items: list[tuple[Source, list[Path]]]
+) -> Iterator[Batch]:
+    """``read`` over ``items`` in order, each in a thread while the caller has the one before
+    (a caller that stops early waits for the one read under way)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[Batch] | None = None
-        try:
-            for item in items:
-                following = pool.submit(read, item)
-                if pending is not None:
-                    yield pending.result()
-                pending = following
+        for item in items:
+            following = pool.submit(read, item)
             if pending is not None:
                 yield pending.result()
-        finally:
-            pool.shutdown(cancel_futures=True)
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 def batches(files: list[tuple[Source, Path]]) -> list[tuple[Source, list[Path]]]:
