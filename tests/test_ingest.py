@@ -172,6 +172,26 @@ def test_undecodable_file_names_encoding_and_offset(loaded: tuple[Path, Path, di
     assert f"cp949 at byte offset {offset}" in detail
 
 
+def test_utf8_files_are_checked_as_python_decodes_them() -> None:
+    # Arrow checks UTF-8 sources; it must refuse what Python's decoder refuses (a stray
+    # continuation byte, an overlong form, a surrogate), and the message names the first bad byte.
+    from warehouse.contracts import SOURCES
+    from warehouse.ingest import decode
+
+    good = "배송 문의, 해결됨\n".encode()
+    assert decode(SOURCES["voc"], Path("v.jsonl"), good)[1:] == (
+        None,
+        {"first_line": "배송 문의, 해결됨", "quoted": False, "utf8": good},
+    )
+    for bad in (b"\x80", b"\xc0\xaf", b"\xed\xa0\x80"):
+        path, error, _ = decode(SOURCES["voc"], Path("v.jsonl"), good + bad + good)
+        assert path is None
+        assert error == (
+            "encoding",
+            f"not decodable as utf-8 at byte offset {len(good)} (byte 0x{bad[0]:02x}); re-export the file in utf-8",
+        )
+
+
 def test_second_ingest_changes_nothing(tmp_path: Path) -> None:
     landing = _copy_landing(tmp_path / "landing")
     warehouse = tmp_path / "build.duckdb"
@@ -400,6 +420,84 @@ def test_lines_of_a_batch_are_numbered_per_file() -> None:
         (4, 1, "\r", True),
         (5, 1, "", True),
         (5, 2, "last", True),
+    ]
+
+
+def test_json_values_of_the_wrong_shape_are_type_errors(tmp_path: Path) -> None:
+    # A struct or list field holding a string, a number or the other shape is a type error on
+    # its own line (a JSON string inside one once stopped the whole run); the rows around it
+    # load. Offset timestamps become Seoul time: +09:00 is exact since 1988, not in its DST.
+    import json
+
+    order = {
+        "order_id": "O1",
+        "customer_id": "C1",
+        "ordered_at": "2024-10-30T00:00:24+09:00",
+        "channel": "app",
+        "status": "paid",
+        "payment": {"method": "card", "installment_months": 0},
+        "lines": [{"sku": "P1", "qty": 1, "unit_price": 100, "discount_amt": 0}],
+        "updated_at": "2024-10-30T00:00:24+09:00",
+    }
+    shapes = [
+        ("payment", "abc"),
+        ("payment", 5),
+        ("payment", [1]),
+        ("lines", "abc"),
+        ("lines", {"sku": "P1"}),
+        ("lines", [{"sku": "P1", "qty": 1.5}]),
+        ("lines", []),
+        ("payment", {}),
+    ]
+    rows = [order] + [dict(order, order_id=f"O{i + 2}", **{k: v}) for i, (k, v) in enumerate(shapes)]
+    times = [
+        "2024-10-30T00:00:00+09:00",
+        "2024-10-30T00:00:00.5+09:00",
+        "2024-10-30T00:00:00Z",
+        "2024-10-30 00:00:00",
+        "1988-06-01T00:00:00+09:00",
+        "1988-12-01T00:00:00+09:00",
+    ]
+    events = [
+        {"event_id": f"E{i}", "ts": ts, "channel": "web", "event_type": "login"} for i, ts in enumerate(times)
+    ]
+    landing = tmp_path / "landing"
+    for rel, records in {
+        "online_orders/dt=2024-10-30/online_orders_20241030.jsonl": rows,
+        "web_events/dt=2024-10-30/web_events_20241030.jsonl": events,
+    }.items():
+        (landing / rel).parent.mkdir(parents=True)
+        (landing / rel).write_text("".join(json.dumps(r) + "\n" for r in records))
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, landing)
+    struct = " is not STRUCT(method VARCHAR, installment_months INTEGER)"
+    lines = "lines is not a list of valid lines objects"
+    assert _rows(warehouse, "select line, reason, detail from raw._quarantine order by 1") == [
+        (2, "type", "payment=abc" + struct),
+        (3, "type", "payment=5" + struct),
+        (4, "type", "payment=[1]" + struct),
+        (5, "type", lines),
+        (6, "type", lines),
+        (7, "type", lines),
+    ]
+    assert _rows(warehouse, "select order_id, payment from raw.online_orders order by 1") == [
+        ("O1", {"method": "card", "installment_months": 0}),
+        ("O8", {"method": "card", "installment_months": 0}),
+        ("O9", {"method": None, "installment_months": None}),
+    ]
+    assert _rows(
+        warehouse, "select order_id, count(*) from raw.online_order_lines group by 1 order by 1"
+    ) == [
+        ("O1", 1),
+        ("O9", 1),
+    ]
+    assert _rows(warehouse, "select ts from raw.web_events order by event_id") == [
+        (datetime(2024, 10, 30, 0, 0),),
+        (datetime(2024, 10, 30, 0, 0, 0, 500000),),
+        (datetime(2024, 10, 30, 9, 0),),
+        (datetime(2024, 10, 30, 0, 0),),
+        (datetime(1988, 6, 1, 1, 0),),
+        (datetime(1988, 12, 1, 0, 0),),
     ]
 
 
