@@ -424,9 +424,10 @@ def test_lines_of_a_batch_are_numbered_per_file() -> None:
 
 
 def test_json_values_of_the_wrong_shape_are_type_errors(tmp_path: Path) -> None:
-    # A struct or list field holding a string, a number or the other shape is a type error on
-    # its own line (a JSON string inside one once stopped the whole run); the rows around it
-    # load. Offset timestamps become Seoul time: +09:00 is exact since 1988, not in its DST.
+    # A struct or list field holding a string, a number or the other shape, or a list with an
+    # element that is no object or an empty one, is a type error on its own line (a JSON
+    # string inside one once stopped the whole run); the rows around it load. Offset
+    # timestamps become Seoul time: +09:00 is exact since 1988, not in its DST.
     import json
 
     order = {
@@ -446,6 +447,8 @@ def test_json_values_of_the_wrong_shape_are_type_errors(tmp_path: Path) -> None:
         ("lines", "abc"),
         ("lines", {"sku": "P1"}),
         ("lines", [{"sku": "P1", "qty": 1.5}]),
+        ("lines", [1, {"sku": "P1"}]),
+        ("lines", [{}]),
         ("lines", []),
         ("payment", {}),
     ]
@@ -479,17 +482,19 @@ def test_json_values_of_the_wrong_shape_are_type_errors(tmp_path: Path) -> None:
         (5, "type", lines),
         (6, "type", lines),
         (7, "type", lines),
+        (8, "type", lines),
+        (9, "type", lines),
     ]
     assert _rows(warehouse, "select order_id, payment from raw.online_orders order by 1") == [
         ("O1", {"method": "card", "installment_months": 0}),
-        ("O8", {"method": "card", "installment_months": 0}),
-        ("O9", {"method": None, "installment_months": None}),
+        ("O10", {"method": "card", "installment_months": 0}),
+        ("O11", {"method": None, "installment_months": None}),
     ]
     assert _rows(
         warehouse, "select order_id, count(*) from raw.online_order_lines group by 1 order by 1"
     ) == [
         ("O1", 1),
-        ("O9", 1),
+        ("O11", 1),
     ]
     assert _rows(warehouse, "select ts from raw.web_events order by event_id") == [
         (datetime(2024, 10, 30, 0, 0),),

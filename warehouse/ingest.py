@@ -613,15 +613,20 @@ def _type_errors(source: Source) -> list[tuple[str, str]]:
         out.append((flag, f"{sql_str(n + '=')} || {v} || {sql_str(' is not ' + typ)}"))
     for n in source.nested:
         c, p = quote("c_" + n.field), quote("p_" + n.field)
+        # An element is bad when none of its fields is there (it is no object, or an empty
+        # one: from_json reads both as all NULL) or when one does not convert.
+        empty = " and ".join(f"x.{quote(col)} is null" for col, _ in n.columns)
         bad = " or ".join(
-            f"(x.{quote(col)} is not null and {_typed(source, col, typ, f'x.{quote(col)}')} is null)"
-            for col, typ in n.columns
-            if typ.upper() != "VARCHAR"
+            [f"x is null or ({empty})"]
+            + [
+                f"(x.{quote(col)} is not null and {_typed(source, col, typ, f'x.{quote(col)}')} is null)"
+                for col, typ in n.columns
+                if typ.upper() != "VARCHAR"
+            ]
         )
-        bad_element = f" or len(list_filter({p}, x -> {bad})) > 0" if bad else ""
         out.append(
             (
-                f"({c} is not null and ({p} is null{bad_element}))",
+                f"({c} is not null and ({p} is null or len(list_filter({p}, x -> {bad})) > 0))",
                 sql_str(f"{n.field} is not a list of valid {n.field} objects"),
             )
         )
