@@ -5,8 +5,10 @@ Why it is built this way:
 - The loader is generic over ``warehouse.contracts.SOURCES``: a source is a declaration, and
   every SQL statement here is generated from it.
 - Bulk work happens in DuckDB (``read_csv`` for quoted CSV records, JSON functions, casts) and
-  numpy (finding line ends); Python hashes and decodes each file's bytes once and keeps the
-  text in memory, so a batch of files costs a handful of statements, not a loop over rows.
+  numpy (finding line ends); Python hashes each file's bytes once, decodes them (Arrow only
+  checks a UTF-8 file) and keeps the text in memory, so a batch of files costs a handful of
+  statements, not a loop over rows. JSON structs and lists are read once, into VARCHAR
+  fields that are typed and checked from there (``_parsed``).
   DuckDB's file readers cost about a millisecond per file, so nothing reads the files one by
   one: the lines come from memory (``lines_table``) and the CSV reader reads a batch's files
   as one text (``_reader_query``). A file whose quotes only enclose whole values (quoted
