@@ -48,6 +48,12 @@ TABLES = {
     "dim_customer": "customer_key",
     "cubes.cube_sales": "grouping_id, month, sales_channel, category, region, pyramid_tier",
     "cubes.cube_contacts": "grouping_id, month, contact_channel, reason, resolution, pyramid_tier",
+    # the cubes' state (macros/cubes/cube_difference.sql): a run by difference updates it
+    "cube_state.cube_sales_rows": "all",
+    "cube_state.cube_sales_customer": "all",
+    "cube_state.cube_sales_product": "all",
+    "cube_state.cube_contacts_rows": "all",
+    "cube_state.cube_contacts_customer": "all",
 }
 EVENTS_HIGH_WATER = "select max(_loaded_at) from staging.stg_web_events__events"
 # the marts and everything upstream (staging, intermediate), and the cubes kept by difference

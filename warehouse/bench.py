@@ -385,6 +385,46 @@ def direct_sql(node: dict[str, Any]) -> str:
     return f"create or replace {kind} {node['relation_name']} as (\n{node['compiled_code']}\n)"
 
 
+def cubes_over_facts(manifest: dict[str, Any], settings: Any) -> dict[str, str]:
+    """The compiled SQL of each cube in ``manifest``, as one query over the facts.
+
+    A full build of a cube kept by difference (dbt_project/macros/cubes/cube_difference.sql)
+    writes its rows into its state in the model's pre-hook (``cube_prepare(<spec>())``) and
+    aggregates them there, so its compiled SQL reads the state. Here the rows' SQL, compiled by
+    dbt from the same spec, takes the state's place: the floors do the whole work in one query.
+    """
+    models = {
+        n["name"]: n
+        for n in manifest["nodes"].values()
+        if n.get("resource_type") == "model" and n.get("compiled_code")
+    }
+    specs = {}
+    for name, node in models.items():
+        for hook in node["config"].get("pre-hook") or []:
+            found = re.search(r"cube_prepare\((\w+)\(\)\)", hook["sql"])
+            if found:
+                specs[name] = found.group(1)
+    rows: dict[str, str] = {}
+    if specs:
+        from warehouse.build import run_dbt
+
+        inline = ", ".join(f"'{name}': {spec}().rows(none) | string" for name, spec in specs.items())
+        result = run_dbt(settings, ["compile", "--quiet", "--inline", "{{ tojson({" + inline + "}) }}"])
+        if not result.success:
+            raise RuntimeError(f"dbt could not compile the cubes' rows: {result.exception}")
+        rows = json.loads(result.result.results[0].node.compiled_code)
+    compiled = {}
+    for name, node in models.items():
+        sql = node["compiled_code"]
+        if name in rows:
+            state = f'"{node["database"]}"."cube_state"."{name}_rows"'
+            if sql.count(state) != 1:
+                raise ValueError(f"expected {name}'s compiled SQL to read {state} once")
+            sql = sql.replace(state, f"(\n{rows[name]}\n) as cube_rows")
+        compiled[name] = sql
+    return compiled
+
+
 def stage_dbt_floor(manifest: str, warehouse_copy: str) -> dict[str, Any]:
     """The compiled SQL of every model, run directly through DuckDB on a copy of the warehouse."""
     import duckdb
@@ -393,7 +433,11 @@ def stage_dbt_floor(manifest: str, warehouse_copy: str) -> dict[str, Any]:
     copy = Path(warehouse_copy)
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(settings.warehouse, copy)
-    nodes = [n for n in model_order(json.loads(Path(manifest).read_text())) if n.get("compiled_code")]
+    loaded = json.loads(Path(manifest).read_text())
+    over_facts = cubes_over_facts(loaded, settings)
+    nodes = [
+        {**n, "compiled_code": over_facts[n["name"]]} for n in model_order(loaded) if n.get("compiled_code")
+    ]
     if not nodes:
         raise NotAvailable(f"{manifest} holds no compiled model SQL")
     rows = _raw_rows(copy)
@@ -684,10 +728,9 @@ def stage_cube_floor(
 
     settings = _settings()
     compiled = {
-        n["name"]: n["compiled_code"]
+        name: sql
         for manifest in manifests
-        for n in json.loads(Path(manifest).read_text())["nodes"].values()
-        if n.get("resource_type") == "model" and n.get("compiled_code")
+        for name, sql in cubes_over_facts(json.loads(Path(manifest).read_text()), settings).items()
     }
     times: list[float] = []
     skipped: dict[str, str] = {}

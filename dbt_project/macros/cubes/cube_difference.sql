@@ -19,7 +19,7 @@
     `<cube>_<lookup>`, each lookup's key and dimensions as of the last run.
 
     A run by difference (the cube and its state exist, no --full-refresh):
-    1. pre-hook cube_changes: the candidate units, those whose rows may have changed:
+    1. pre-hook cube_prepare: the candidate units, those whose rows may have changed:
        - with fact rows from `start` on, the first day the facts may have rewritten: the
          lookback window before the state's latest day (or before var run_date), or the
          earliest day of the facts loaded after the state's latest load (a late or corrected
@@ -29,18 +29,18 @@
          customer's tier, a product changed category);
        then their rows, recomputed and as in the state, and the *changed* units: the
        candidates whose recomputed rows differ from their state rows (temporary tables);
-    2. the model aggregates the changed units' new rows with sign +1 and their state rows
+       then the changed units' rows in the state are replaced, and the lookups written again;
+    2. the model aggregates the changed units' new rows with sign +1 and their old rows
        with sign -1 (cube_signed_rows, cube_distinct), adds the result to its cells
        (cube_merged) and replaces the table's rows (delete+insert on grouping_id: every cell);
-    3. post-hook cube_save_state: the changed units' rows in the state are replaced, and the
-       lookups written again.
+    3. post-hook cube_drop_temps drops the temporary tables.
     The hooks run in the model's transaction: a failed run changes neither cube nor state.
 
     Without a state (first build, --full-refresh, a cube built before the state existed) the
-    model aggregates every unit's rows, and the post-hook writes the state whole. The full
-    build's SQL thus stays one GROUPING SETS query over the facts (the bench's cube floor).
-    A change of a rows macro, or of facts outside the days above, needs a --full-refresh, as
-    for every incremental model.
+    pre-hook writes the state whole, every unit's rows, and the model aggregates them: the
+    rows are computed once. The bench's floors put the rows' SQL (cube_rows_sql) in place of
+    the state. A change of a rows macro, or of facts outside the days above, needs a
+    --full-refresh, as for every incremental model.
 -#}
 
 {#- Config of a cube kept by difference; `spec`: the name of its spec macro. -#}
@@ -51,8 +51,8 @@
         unique_key='grouping_id',
         on_schema_change='fail',
         schema='cubes',
-        pre_hook='{{ cube_changes(' ~ spec ~ '()) }}',
-        post_hook='{{ cube_save_state(' ~ spec ~ '()) }}',
+        pre_hook='{{ cube_prepare(' ~ spec ~ '()) }}',
+        post_hook='{{ cube_drop_temps() }}',
     ) }}
 {%- endmacro %}
 
@@ -101,10 +101,12 @@
     select {{ column }} from (select * from {{ b }} except select * from {{ a }}) as removed
 {%- endmacro %}
 
-{#- Pre-hook: the candidate units, their new and old rows, and the changed units. -#}
-{% macro cube_changes(spec) -%}
-    {%- if cube_by_difference() -%}
+{#- Pre-hook: by difference, the candidate units, their new and old rows and the changed
+    units, whose rows then replace theirs in the state; else the state written whole. Then
+    the lookups, written again. -#}
+{% macro cube_prepare(spec) -%}
     {%- set state = cube_state() -%}
+    {%- if cube_by_difference() -%}
     {%- set lookback = var('lookback_days') | int -%}
     {%- set run_date = var('run_date', none) -%}
     create or replace temporary table {{ cube_temp('candidates') }} as
@@ -162,12 +164,24 @@
     select * from {{ state }} where unit in (select unit from {{ cube_temp('candidates') }});
 
     create or replace temporary table {{ cube_temp('changed') }} as
-    {{ cube_differing(cube_temp('new_rows'), cube_temp('old_rows'), 'unit') }}
-    {%- endif -%}
+    {{ cube_differing(cube_temp('new_rows'), cube_temp('old_rows'), 'unit') }};
+
+    delete from {{ state }} where unit in (select unit from {{ cube_temp('changed') }});
+    insert into {{ state }}
+    select * from {{ cube_temp('new_rows') }} where unit in (select unit from {{ cube_temp('changed') }});
+    {%- else %}
+    create schema if not exists {{ state.include(identifier=false) }};
+    create or replace table {{ state }} as
+    {{ spec.rows(none) }};
+    {%- endif %}
+    {%- for name, lookup in spec.lookups.items() %}
+    create or replace table {{ cube_state(name) }} as
+    {{ cube_lookup_select(lookup) }}{{ ';' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
 {#- The rows the model aggregates, with their sign: by difference, the changed units' new rows
-    (+1) and their state rows (-1); else every unit's rows (+1). -#}
+    (+1) and their old rows (-1); else every unit's rows (+1), as the pre-hook wrote them. -#}
 {% macro cube_signed_rows(spec) -%}
     {%- if cube_by_difference() -%}
     select 1 as sign, * from {{ cube_temp('new_rows') }}
@@ -176,7 +190,7 @@
     select -1 as sign, * from {{ cube_temp('old_rows') }}
     where unit in (select unit from {{ cube_temp('changed') }})
     {%- else -%}
-    select 1 as sign, * from ({{ spec.rows(none) }}) as all_rows
+    select 1 as sign, * from {{ cube_state() }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -217,25 +231,9 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hook: the changed units' rows replace theirs in the state (without a state, the rows
-    are written whole), and the lookups are written again. -#}
-{% macro cube_save_state(spec) -%}
-    {%- set state = cube_state() -%}
-    {%- if cube_by_difference() -%}
-    delete from {{ state }} where unit in (select unit from {{ cube_temp('changed') }});
-    insert into {{ state }}
-    select * from {{ cube_temp('new_rows') }} where unit in (select unit from {{ cube_temp('changed') }});
-    drop table {{ cube_temp('candidates') }};
-    drop table {{ cube_temp('new_rows') }};
-    drop table {{ cube_temp('old_rows') }};
-    drop table {{ cube_temp('changed') }};
-    {%- else %}
-    create schema if not exists {{ state.include(identifier=false) }};
-    create or replace table {{ state }} as
-    {{ spec.rows(none) }};
-    {%- endif %}
-    {%- for name, lookup in spec.lookups.items() %}
-    create or replace table {{ cube_state(name) }} as
-    {{ cube_lookup_select(lookup) }}{{ ';' if not loop.last }}
+{#- Post-hook: the temporary tables of a run by difference dropped. -#}
+{% macro cube_drop_temps() -%}
+    {%- for name in ['candidates', 'new_rows', 'old_rows', 'changed'] %}
+    drop table if exists {{ cube_temp(name) }};
     {%- endfor %}
 {%- endmacro %}
