@@ -282,7 +282,9 @@ def test_every_cube_level_equals_its_grouping_set_computed_alone(built: Built) -
 
     manifest = json.loads((built.settings.home / "dbt" / "target" / "manifest.json").read_text())
     compiled = {
-        name: sql for name, sql in cubes_over_facts(manifest, built.settings).items() if name in CUBE_DIMENSIONS
+        name: sql
+        for name, sql in cubes_over_facts(manifest, built.settings).items()
+        if name in CUBE_DIMENSIONS
     }
     # cube_sales and cube_contacts read their rows from their state, the others the facts
     assert all("cube_state" not in sql for sql in compiled.values())

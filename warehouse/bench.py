@@ -409,7 +409,9 @@ def cubes_over_facts(manifest: dict[str, Any], settings: Any) -> dict[str, str]:
         from warehouse.build import run_dbt
 
         inline = ", ".join(f"'{name}': {spec}().rows(none) | string" for name, spec in specs.items())
-        result = run_dbt(settings, ["compile", "--quiet", "--inline", "{{ tojson({" + inline + "}) }}"])
+        result = run_dbt(
+            settings, ["compile", "--log-level", "none", "--inline", "{{ tojson({" + inline + "}) }}"]
+        )
         if not result.success:
             raise RuntimeError(f"dbt could not compile the cubes' rows: {result.exception}")
         rows = json.loads(result.result.results[0].node.compiled_code)
