@@ -38,9 +38,9 @@
 
     Without a state (first build, --full-refresh, a cube built before the state existed) the
     pre-hook writes the state whole, every unit's rows, and the model aggregates them: the
-    rows are computed once. The bench's floors put the rows' SQL (cube_rows_sql) in place of
-    the state. A change of a rows macro, or of facts outside the days above, needs a
-    --full-refresh, as for every incremental model.
+    rows are computed once. The bench's floors put the rows' SQL in place of the state
+    (warehouse.bench.cubes_over_facts). A change of a rows macro, or of facts outside the
+    days above, needs a --full-refresh, as for every incremental model.
 -#}
 
 {#- Config of a cube kept by difference; `spec`: the name of its spec macro. -#}
