@@ -103,7 +103,8 @@
 
 {#- Pre-hook: by difference, the candidate units, their new and old rows and the changed
     units, whose rows then replace theirs in the state; else the state written whole. Then
-    the lookups, written again. -#}
+    the lookups, written again. dbt renders hooks when it parses, so the refs here (the
+    facts, the lookups) are the cube's dependencies: its SQL reads only the state. -#}
 {% macro cube_prepare(spec) -%}
     {%- set state = cube_state() -%}
     {%- if cube_by_difference() -%}
@@ -182,7 +183,7 @@
 
 {#- The rows the model aggregates, with their sign: by difference, the changed units' new rows
     (+1) and their old rows (-1); else every unit's rows (+1), as the pre-hook wrote them. -#}
-{% macro cube_signed_rows(spec) -%}
+{% macro cube_signed_rows() -%}
     {%- if cube_by_difference() -%}
     select 1 as sign, * from {{ cube_temp('new_rows') }}
     where unit in (select unit from {{ cube_temp('changed') }})

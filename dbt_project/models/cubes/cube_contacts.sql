@@ -18,7 +18,7 @@
 with
 
 signed_rows as (
-    {{ cube_signed_rows(cube_contacts_spec()) }}
+    {{ cube_signed_rows() }}
 ),
 
 aggregated as (

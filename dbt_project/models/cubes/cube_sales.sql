@@ -21,7 +21,7 @@
 with
 
 signed_rows as (
-    {{ cube_signed_rows(cube_sales_spec()) }}
+    {{ cube_signed_rows() }}
 ),
 
 aggregated as (
