@@ -74,6 +74,22 @@
     {%- endif %})
 {%- endmacro %}
 
+{#- A WHERE clause for a fact's input rows: those whose `timestamp` falls on a day this run
+    rewrites (nothing in a full build). A fact row takes its date_day from one input row, and
+    everything else by lookups, so the inputs can be cut before the lookups' joins: DuckDB does
+    not push the final date_day filter below a LEFT JOIN, and a day's run joined every input
+    row. The comparison with the window's first moment lets the scan skip row groups by their
+    minimum and maximum. -#}
+{% macro where_in_incremental_window(timestamp) -%}
+    {%- set bounds = incremental_bounds() -%}
+    {%- if bounds %}
+    where ({{ timestamp }} >= cast('{{ bounds.start }}' as timestamp)
+        {%- if bounds.days %}
+        or cast({{ timestamp }} as date) in ({% for day in bounds.days %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor %})
+        {%- endif %})
+    {%- endif %}
+{%- endmacro %}
+
 {#- Pre-hook: empty the window's days, so a day whose rows all disappeared is emptied too. -#}
 {% macro delete_incremental_window() -%}
     {%- set bounds = incremental_bounds() -%}

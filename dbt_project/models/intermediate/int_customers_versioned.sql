@@ -1,5 +1,8 @@
 -- One row per customer version with its validity interval (SCD type 2, built from the full
 -- version history the customers source carries, so a one-shot backfill keeps every version).
+-- A table: every fact and dim_customer look customers up here, and as a view each of them
+-- computed its windows over every version again.
+{{ config(materialized='table') }}
 with
 
 versions as (

@@ -23,15 +23,13 @@
         """,
     )
 }}
+{#- The events are read where each part needs them, not through one CTE: DuckDB materializes
+    a CTE read more than once, every event with every column. #}
 with
-
-all_events as (
-    select * from {{ ref('stg_web_events__events') }}
-),
 {% if is_incremental() %}
 new_events as (
     select session_id, anonymous_id, customer_id, event_type
-    from all_events
+    from {{ ref('stg_web_events__events') }}
     where _loaded_at > ({{ loaded_high_water() }})
 ),
 
@@ -50,12 +48,12 @@ touched_sessions as (
 
 events as (
     select *
-    from all_events
+    from {{ ref('stg_web_events__events') }}
     where session_id in (select session_id from touched_sessions)
 ),
 {% else %}
 events as (
-    select * from all_events
+    select * from {{ ref('stg_web_events__events') }}
 ),
 {% endif %}
 
@@ -97,7 +95,7 @@ logins as (
         anonymous_id,
         customer_id,
         event_at as login_at
-    from all_events
+    from {{ ref('stg_web_events__events') }}
     where event_type = 'login'
         and customer_id is not null
         and anonymous_id is not null

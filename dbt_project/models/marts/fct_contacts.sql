@@ -13,6 +13,7 @@ with
 
 contacts as (
     select * from {{ ref('int_contacts_unioned') }}
+    {{- where_in_incremental_window('contact_at') }}
 ),
 
 customer_versions as (

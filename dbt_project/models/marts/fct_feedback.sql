@@ -8,10 +8,12 @@ with
 
 voc_cases as (
     select * from {{ ref('stg_voc__cases') }}
+    {{- where_in_incremental_window('received_at') }}
 ),
 
 responses as (
     select * from {{ ref('stg_surveys__responses') }}
+    {{- where_in_incremental_window('responded_at') }}
 ),
 
 customer_versions as (

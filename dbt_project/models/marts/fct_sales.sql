@@ -8,6 +8,7 @@ with
 
 sales_lines as (
     select * from {{ ref('int_sales_lines_unioned') }}
+    {{- where_in_incremental_window('sold_at') }}
 ),
 
 customer_versions as (
