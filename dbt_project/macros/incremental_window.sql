@@ -8,8 +8,9 @@
 
     The older days are found in the model's inputs, declared through incremental_fact()
     ({model: timestamp column whose date is the fact's date_day}), and written into the SQL as
-    literals, so the day filter reaches the inputs' scans. The bounds are read before the pre-hook deletes
-    anything. -#}
+    literals; each fact cuts its inputs to those days in its first CTE
+    (where_in_incremental_window), before its lookups. The bounds are read before the pre-hook
+    deletes anything. -#}
 {% macro incremental_bounds() -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
