@@ -164,10 +164,10 @@ def score(
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
     if rebuild:
-        from warehouse.build import REBUILD_SELECT, build
+        from warehouse.build import AFTER_SCORING, build
 
         t = time.perf_counter()
-        report["dbt"] = build(settings, select=REBUILD_SELECT)
+        report["dbt"] = build(settings, selector=AFTER_SCORING)
         report["seconds"]["dbt"] = round(time.perf_counter() - t, 2)
     report["seconds"]["total"] = round(time.perf_counter() - started, 2)
     return report

@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from warehouse.build import BEFORE_SCORING, REBUILD_SELECT
+from warehouse.build import AFTER_SCORING, BEFORE_SCORING
 from warehouse.config import PROJECT_ROOT
 
 SCALES: dict[str, int] = {"S": 10_000, "M": 100_000, "L": 1_000_000}
@@ -1330,7 +1330,7 @@ def run(
         if floor.get("status") == "ok":
             stages["score"]["floor_seconds"] = floor["seconds"]
         save()
-    after_scoring = step("dbt_scored", "stage_dbt", select=REBUILD_SELECT)
+    after_scoring = step("dbt_scored", "stage_dbt", selector=AFTER_SCORING)
     if after_scoring.get("status") == "ok":
         shutil.copyfile(after_scoring["manifest"], cube_manifests[1])
     step("validate_marts", "stage_validate_marts", run_id=f"bench-{scale}")
@@ -1361,7 +1361,7 @@ def run(
         # then, once the day's scores are in, the models that read them.
         step("dbt_incremental", "stage_dbt", selector=BEFORE_SCORING)
         step("score_day", "stage_score", run_date=extra_day)
-        step("dbt_incremental_scored", "stage_dbt", select=REBUILD_SELECT)
+        step("dbt_incremental_scored", "stage_dbt", selector=AFTER_SCORING)
     report = save()
     print(f"[bench {scale}] done in {report['total_minutes']:.1f} min", flush=True)
     return report

@@ -24,10 +24,10 @@ from warehouse.contracts import LINEAGE_COLUMNS, SOURCES
 SOURCES_YML = "models/staging/_raw__sources.yml"
 # A daily run builds in two steps around scoring: first BEFORE_SCORING (a selector of
 # dbt_project/selectors.yml: staging, facts, dimensions, incremental where they can be), then,
-# once the day's scores are in, REBUILD_SELECT: dim_customer, which carries the scores, and
-# the models below it (the cubes sliced by tier and stage).
+# once the day's scores are in, AFTER_SCORING (a selector too): dim_customer, which carries
+# the scores, and the models below it (the cubes sliced by tier and stage).
 BEFORE_SCORING = "before_scoring"
-REBUILD_SELECT = "dim_customer+"
+AFTER_SCORING = "after_scoring"
 
 
 class BuildError(RuntimeError):

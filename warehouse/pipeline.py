@@ -171,11 +171,11 @@ def score(settings: Settings, run_id: str, day: date) -> dict:
 def build_scored(settings: Settings, run_id: str, day: date) -> dict:
     """Build the dbt models that read mining.customer_scores (dim_customer and its children:
     the cubes), so tiers and stages in the marts and cubes match the scores just written."""
-    from warehouse.build import REBUILD_SELECT
+    from warehouse.build import AFTER_SCORING
     from warehouse.build import build as dbt_build
 
-    result = dbt_build(settings, select=REBUILD_SELECT)
-    return {"rows": sum(result["nodes"].values()), "nodes": result["nodes"], "select": REBUILD_SELECT}
+    result = dbt_build(settings, selector=AFTER_SCORING)
+    return {"rows": sum(result["nodes"].values()), "nodes": result["nodes"], "selector": AFTER_SCORING}
 
 
 def validate_scores(settings: Settings, run_id: str, day: date) -> dict:

@@ -1,6 +1,7 @@
 -- The periodic snapshot adds up to the transaction facts: per month, fct_customer_month's
 -- net sales, margin and contacts equal those of fct_sales and fct_contacts for every
 -- customer known to dim_customer. Returns each month where they differ.
+{{ config(tags=['scores_independent']) }}
 with
 
 known_customers as (
