@@ -19,13 +19,14 @@ import csv
 import json
 import shutil
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from warehouse.build import build
+from warehouse.build import BuildError, build
 from warehouse.config import load_settings
 
 TABLES = {
@@ -347,3 +348,36 @@ def test_net_sales_equal_sources_definition(batches: dict) -> None:
     assert pos > 0 and online > 0
     # Lines selling a sku the catalogue does not know are kept, on the -1 product.
     assert unknown == not_in_catalogue
+
+
+def test_a_failed_cube_run_changes_neither_cube_nor_state(batches: dict, tmp_path: Path) -> None:
+    """cube_prepare works before the model's transaction, and what it writes there (temporary
+    tables) no other run reads; the state is written in the transaction. So a run by difference
+    that fails after its hooks leaves cube and state as they were."""
+    settings = replace(batches["settings"], warehouse=tmp_path / "build.duckdb")
+    shutil.copyfile(batches["settings"].warehouse, settings.warehouse)
+    kept = ("cubes.cube_sales", "cube_state.cube_sales_rows", "cube_state.cube_sales_customer")
+
+    def contents() -> dict[str, list[tuple]]:
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in kept}
+
+    def alter(sql: str) -> None:
+        with duckdb.connect(str(settings.warehouse)) as con:
+            con.execute(sql)
+
+    before = contents()
+    _score(settings.warehouse, 7)
+    build(settings, select="dim_customer", exclude=NO_TESTS)
+    # The model's columns no longer match the table's: on_schema_change='fail' stops the run in
+    # its transaction, after cube_prepare and cube_write_state ran.
+    alter("alter table cubes.cube_sales add column stray integer")
+    with pytest.raises(BuildError, match="cube_sales"):
+        build(settings, select="cube_sales", exclude=NO_TESTS)
+    alter("alter table cubes.cube_sales drop column stray")
+    assert contents() == before
+    # The same run without the stray column rewrites the state: the scores moved tiers.
+    build(settings, select="cube_sales", exclude=NO_TESTS)
+    after = contents()
+    assert after["cube_state.cube_sales_customer"] != before["cube_state.cube_sales_customer"]
+    assert after["cube_state.cube_sales_rows"] != before["cube_state.cube_sales_rows"]
