@@ -351,9 +351,9 @@ def test_net_sales_equal_sources_definition(batches: dict) -> None:
 
 
 def test_a_failed_cube_run_changes_neither_cube_nor_state(batches: dict, tmp_path: Path) -> None:
-    """cube_prepare works before the model's transaction, and what it writes there (temporary
-    tables) no other run reads; the state is written in the transaction. So a run by difference
-    that fails after its hooks leaves cube and state as they were."""
+    """In a run by difference cube_prepare writes only temporary tables, and cube_write_state
+    writes the state in the model's transaction. So a run by difference that fails after its
+    hooks leaves cube and state as they were."""
     settings = replace(batches["settings"], warehouse=tmp_path / "build.duckdb")
     shutil.copyfile(batches["settings"].warehouse, settings.warehouse)
     kept = ("cubes.cube_sales", "cube_state.cube_sales_rows", "cube_state.cube_sales_customer")

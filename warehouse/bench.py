@@ -389,9 +389,10 @@ def cubes_over_facts(manifest: dict[str, Any], settings: Any) -> dict[str, str]:
     """The compiled SQL of each cube in ``manifest``, as one query over the facts.
 
     A full build of a cube kept by difference (dbt_project/macros/cubes/cube_difference.sql)
-    writes its rows in its pre-hooks (``cube_prepare(<spec>())`` and ``cube_write_state``, which
-    makes them its state) and aggregates them there, so its compiled SQL reads the state. Here the rows' SQL, compiled by
-    dbt from the same spec, takes the state's place: the floors do the whole work in one query.
+    writes its rows in its pre-hooks (``cube_prepare(<spec>())``, then ``cube_write_state``,
+    which makes them its state) and aggregates the state, so its compiled SQL reads the state.
+    Here the rows' SQL, compiled by dbt from the same spec, takes the state's place: the floors
+    do the whole work in one query.
     """
     models = {
         n["name"]: n

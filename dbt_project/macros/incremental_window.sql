@@ -67,11 +67,16 @@
     {{ return(result.columns[0].values() | list) }}
 {%- endmacro %}
 
+{#- The days (ISO strings) as a list of SQL dates. -#}
+{% macro day_literals(days) -%}
+    {%- for day in days %}{{ date_literal(day) }}{{ ', ' if not loop.last }}{% endfor %}
+{%- endmacro %}
+
 {#- SQL predicate: the days this run rewrites. -#}
 {% macro in_incremental_window(bounds) -%}
     (date_day >= cast('{{ bounds.start }}' as date)
     {%- if bounds.days %}
-        or date_day in ({% for day in bounds.days %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor %})
+        or date_day in ({{ day_literals(bounds.days) }})
     {%- endif %})
 {%- endmacro %}
 
@@ -86,7 +91,7 @@
     {%- if bounds %}
     where ({{ timestamp }} >= cast('{{ bounds.start }}' as timestamp)
         {%- if bounds.days %}
-        or cast({{ timestamp }} as date) in ({% for day in bounds.days %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor %})
+        or cast({{ timestamp }} as date) in ({{ day_literals(bounds.days) }})
         {%- endif %})
     {%- endif %}
 {%- endmacro %}

@@ -50,7 +50,7 @@ base as (
 ),
 
 -- The finest cells first: every measure of `aggregated` adds up, so its grouping sets roll up
--- these few thousand cells instead of every customer month (at L 6.6 s instead of 12 s).
+-- these few thousand cells instead of every customer month (at L 7.4 s instead of 12.5 s).
 finest as (
     select
         {%- for dim in dimensions %}
