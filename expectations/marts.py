@@ -26,6 +26,7 @@ from expectations.runner import (
     DUCKDB_MEMORY,
     ExpectationSpec,
     columns_read,
+    fetch_frame,
     gate_summary,
     parts_by_key,
     run_suite,
@@ -247,7 +248,7 @@ def validate_marts(warehouse: Path, run_id: str, settings: Any) -> dict:
             name = f"{prefix}.{suite.name}"
             try:
                 parts = _parts(con, suite)
-                frame = con.sql(_frame_sql(suite)).df() if parts == 1 else None
+                frame = fetch_frame(con, _frame_sql(suite)) if parts == 1 else None
             except duckdb.Error as error:
                 results.append(_missing(run_id, name, error))
                 continue

@@ -38,6 +38,7 @@ from expectations.runner import (
     ExpectationSpec,
     build_data_docs,
     columns_read,
+    fetch_frame,
     gate_summary,
     parts_by_key,
     run_suite,
@@ -101,16 +102,21 @@ def suite_for(source: Source, run_date: date | None = None) -> list[ExpectationS
 
 def _batch(source: Source) -> str:
     """The query of one source's batch (parameter ``$run_id``): the run's rows and the earlier
-    rows sharing a key with them."""
+    rows sharing a key with them.
+
+    The semi join reads the run's keys alone: through a CTE of the run's rows read twice,
+    DuckDB materialized every column of them (web_events' first load at L: 22 s instead of
+    2.3 s)."""
     table = f"raw.{_q(source.name)}"
-    same_key = " and ".join(f"t.{_q(k)} = r.{_q(k)}" for k in unique_key(source))
+    key = unique_key(source)
+    same_key = " and ".join(f"t.{_q(k)} = r.{_q(k)}" for k in key)
     return f"""
-        with run as (select * from {table} where _run_id = $run_id),
-        earlier as (
-            select t.* from {table} t semi join run r on {same_key}
-            where t._run_id is distinct from $run_id
-        )
-        select * from run union all select * from earlier
+        select * from {table} where _run_id = $run_id
+        union all
+        select t.* from {table} t
+        semi join (select {", ".join(_q(k) for k in key)} from {table} where _run_id = $run_id) r
+            on {same_key}
+        where t._run_id is distinct from $run_id
         """
 
 
@@ -122,10 +128,11 @@ def _distinct(source: Source) -> str:
 
 def _frame(con, source: Source, run_id: str):
     """The batch of one source as one DataFrame, exact duplicates collapsed."""
-    return con.execute(
+    return fetch_frame(
+        con,
         f"select * from ({_batch(source)}) {_distinct(source)} order by _file_id, _line",
         {"run_id": run_id},
-    ).df()
+    )
 
 
 def _frames(con, source: Source, run_id: str, parts: int, columns: list[str]):

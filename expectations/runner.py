@@ -1,7 +1,7 @@
 """The one way crmwh runs a Great Expectations suite: a pandas DataFrame in, result rows out.
 
 Why pandas: GX's SQL datasource loses rows through duckdb-engine, so every suite validates a
-DataFrame fetched from DuckDB (``con.sql(...).df()``). Every suite's results land in the
+DataFrame fetched from DuckDB (``fetch_frame``). Every suite's results land in the
 ``_validation`` table of the schema it checks (``raw``, ``marts``, ``mining``), one row per
 expectation, and in the Data Docs under ``settings.validation / "data_docs"``.
 
@@ -156,6 +156,25 @@ def run_suite(
     return _record(outcomes, suite_name, expectations, run_id, con, schema)
 
 
+def fetch_frame(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """The rows of ``query`` as DuckDB's ``.df()`` gives them, with the text columns converted
+    through Arrow: ``.df()`` makes a Python string of every value first (a part of fct_contacts
+    at L: 0.35 s instead of 0.06 s). The other columns go through ``.df()``, which keeps
+    DuckDB's types (dates as datetime64, nullable integers and booleans)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    table = con.execute(query, params or {}).to_arrow_table()
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    others = table.drop_columns(text)
+    frame = con.from_arrow(others).df() if others.num_columns else pd.DataFrame(index=range(table.num_rows))
+    for name in text:
+        frame[name] = table[name].to_pandas()
+    return frame[table.column_names]
+
+
 def columns_read(expectations: list[ExpectationSpec]) -> list[str]:
     """The columns ``expectations`` name, in order of first mention."""
     named: list[str] = []
@@ -191,7 +210,7 @@ def parts_by_key(
     )
     try:
         for part in range(parts):
-            yield con.execute(f"select {kept} from _batch_parts where _part = {part} {per_part}").df()
+            yield fetch_frame(con, f"select {kept} from _batch_parts where _part = {part} {per_part}")
     finally:
         con.execute("drop table if exists _batch_parts")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from expectations.runner import ExpectationSpec, gate_summary, run_suite
+from expectations.runner import ExpectationSpec, fetch_frame, gate_summary, run_suite
 
 if TYPE_CHECKING:
     import duckdb
@@ -60,7 +60,7 @@ def score_expectations() -> list[ExpectationSpec]:
 
 def validate_scores(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> dict[str, Any]:
     """Run the suite on ``mining.customer_scores``; returns success and failure counts."""
-    df = con.execute("select * from mining.customer_scores").df()
+    df = fetch_frame(con, "select * from mining.customer_scores")
     rows = run_suite(
         df, SUITE, score_expectations(), run_id, con, schema="mining", validation_dir=settings.validation
     )

@@ -294,3 +294,32 @@ def test_a_range_on_nullable_and_narrow_integers_counts_as_gx_does_on_int64() ->
         ),
     ]
     assert str(df["nullable"].dtype) == "Int32"  # the caller's frame is left as it was
+
+
+def test_fetch_frame_gives_the_frame_df_gives() -> None:
+    import pandas as pd
+
+    from expectations.runner import fetch_frame
+
+    # Text through Arrow, every other type through DuckDB's .df(): the same dtypes and values
+    query = """
+        select * from (values
+            ('C1', null, date '2025-01-31', 3, true, timestamp '2025-01-31 10:00:00', 1.5),
+            (null, '가', date '2025-02-01', null, null, null, null)
+        ) as t(customer_id, note, day, grade, resolved, seen_at, score)
+        """
+    with duckdb.connect() as con:
+        expected = con.execute(query).df()
+        got = fetch_frame(con, query)
+        empty = fetch_frame(con, "select 1 as n where false")
+    pd.testing.assert_frame_equal(got, expected)
+    assert {c: str(t) for c, t in got.dtypes.items()} == {
+        "customer_id": "str",
+        "note": "str",
+        "day": "datetime64[us]",
+        "grade": "Int32",
+        "resolved": "boolean",
+        "seen_at": "datetime64[us]",
+        "score": "float64",
+    }
+    assert list(empty.columns) == ["n"] and len(empty) == 0
