@@ -194,7 +194,7 @@ def validate_raw(warehouse: Path, run_id: str, settings: Any, sources: list[str]
                 # parts carry only the columns the other expectations read.
                 whole = [s for s in specs if s.expectation in SAME_ON_EVERY_PART]
                 per_part = [s for s in specs if s.expectation not in SAME_ON_EVERY_PART]
-                header = con.execute(f"select * from ({_batch(source)}) limit 0", {"run_id": run_id}).df()
+                header = fetch_frame(con, f"select * from ({_batch(source)}) limit 0", {"run_id": run_id})
                 rows += run_suite(header, f"raw.{name}", whole, run_id, con, "raw", validation_dir)
                 frames = _frames(con, source, run_id, parts, columns_read(per_part))
                 suite_rows, seen[f"raw.{name}"] = run_suite_in_parts(
