@@ -20,15 +20,16 @@
     {%- set row_key = key + ['_file_id', '_line'] -%}
     select
         r.*,
-        _f.dt as _delivered_on
+        winners._delivered_on
     from {{ source('raw', source_name) }} as r
     inner join (
-        select {{ row_key | join(', ') }}
+        select {{ row_key | join(', ') }}, _delivered_on
         from (
             select
                 {%- for k in row_key %}
                 r.{{ k }},
                 {%- endfor %}
+                _f.dt as _delivered_on,
                 row_number() over (
                     partition by {% for k in key %}r.{{ k }}{{ ', ' if not loop.last }}{% endfor %}
                     order by {{ order_by | join(', ') }}
@@ -41,8 +42,8 @@
         where _version_rank = 1
     ) as winners
         on {% for k in row_key %}winners.{{ k }} = r.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
-    left join {{ source('raw', '_files') }} as _f
-        on _f.file_id = r._file_id
+    {#- the same filter again: the join alone would probe every raw row (a day's stg_web_events
+        at L: 0.71 / 0.75 s against 0.32 / 0.28 s with it) #}
     {{ raw_latest_touched(source_name, key, incremental_key, incremental_source) }}
 {%- endmacro %}
 
