@@ -14,17 +14,17 @@ import pytest
 
 from warehouse import bench
 
-# A cube in the shape the cubes' macros compile to (cube_grouping_flags, cube_dimension_columns).
+# A cube in the shape the cubes' macros compile to (cube_grouping_flags, cube_per_set,
+# cube_dimension_columns).
 CUBE_SQL = """
 with base as (select * from facts),
-aggregated as (
+sums as (
     select
         month, channel,
         grouping(month) as _rolled_month,
         grouping(channel) as _rolled_channel,
         grouping(month, channel) as grouping_id,
         sum(amount) as amount,
-        count(distinct customer) as buyers,
     from base
     group by grouping sets (
         (),
@@ -32,6 +32,27 @@ aggregated as (
         (channel),
         (month, channel)
     )
+),
+buyers_per_set as (
+    select null as month, null as channel, 3 as grouping_id, count(distinct customer) as buyers
+    from base
+    union all
+    select month as month, null as channel, 1 as grouping_id, count(distinct customer) as buyers
+    from base group by month
+    union all
+    select null as month, channel as channel, 2 as grouping_id, count(distinct customer) as buyers
+    from base group by channel
+    union all
+    select month as month, channel as channel, 0 as grouping_id, count(distinct customer) as buyers
+    from base group by month, channel
+),
+aggregated as (
+    select sums.*, buyers_per_set.buyers
+    from sums
+    left join buyers_per_set
+        on buyers_per_set.grouping_id = sums.grouping_id
+        and buyers_per_set.month is not distinct from sums.month
+        and buyers_per_set.channel is not distinct from sums.channel
 ),
 final as (
     select
@@ -91,6 +112,11 @@ def test_restricted_cube_sql_keeps_one_grouping_set(facts: duckdb.DuckDBPyConnec
     ).fetchall()
     # grouping_id: month rolled up = most significant bit set = 2, as DuckDB's grouping() gives it
     assert rows == [("ALL", "store", "month", "channel", 2, 18), ("ALL", "web", "month", "channel", 2, 5)]
+    # the per-set buyers: of their four GROUP BYs, only the channel set's is computed
+    plan = facts.execute(f"explain {sql}").fetchall()[0][1]
+    assert (plan.count("HASH_GROUP_BY"), plan.count("UNGROUPED_AGGREGATE")) == (2, 0)
+    full_plan = facts.execute(f"explain {CUBE_SQL}").fetchall()[0][1]
+    assert (full_plan.count("HASH_GROUP_BY"), full_plan.count("UNGROUPED_AGGREGATE")) == (4, 1)
     with pytest.raises(ValueError, match="one GROUPING SETS"):
         bench.restrict_grouping_sets("select 1", ["channel"])
 

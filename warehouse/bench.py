@@ -424,6 +424,9 @@ def cubes_over_facts(manifest: dict[str, Any], settings: Any) -> dict[str, str]:
             if sql.count(state) != 1:
                 raise ValueError(f"expected {name}'s compiled SQL to read {state} once")
             sql = sql.replace(state, f"(\n{rows[name]}\n) as cube_rows")
+            # the CTE that reads them, inline over the state (cube_signed_rows_cte), is computed
+            # once over the facts
+            sql = sql.replace(" as not materialized (", " as (")
         compiled[name] = sql
     return compiled
 
@@ -681,7 +684,9 @@ def restrict_grouping_sets(sql: str, kept: list[str]) -> str:
     """The cube's compiled SQL with its GROUPING SETS reduced to the one set ``kept``.
 
     DuckDB's grouping(d) needs d in some set, so the cube's rolled-up flags and grouping_id
-    (cube_grouping_flags) become the constants they take for that set.
+    (cube_grouping_flags) become the constants they take for that set. The measures a cube
+    computes by one GROUP BY per set (cube_per_set) join its cells on grouping_id: the join
+    is told the set's id, so DuckDB drops every other set's GROUP BY.
     """
     sets = re.compile(r"grouping\s+sets\s*\((?:\s*\([^()]*\)\s*,?)+\s*\)", re.IGNORECASE)
     if len(sets.findall(sql)) != 1:
@@ -706,6 +711,11 @@ def restrict_grouping_sets(sql: str, kept: list[str]) -> str:
         raise ValueError("expected the cube's dimensions listed once in its aggregate")
     columns = ", ".join(d if d in kept else f"null as {d}" for d in dims)
     sql = listed.sub(lambda m: f"{m.group(1)}{columns},", sql)
+    sql = re.sub(
+        r"\b(\w+)\.grouping_id = \w+\.grouping_id\b",
+        lambda m: f"{m.group(1)}.grouping_id = {bitmask} and {m.group(0)}",
+        sql,
+    )
     return sets.sub(lambda _: f"grouping sets (({', '.join(kept)}))", sql)
 
 

@@ -1,7 +1,8 @@
 {{ cube_by_difference_config('cube_contacts_spec') }}
 {#-
     Grain: one row per grouping set × combination of kept dimension values. Kept by difference
-    (macros/cubes/cube_difference.sql) over its rows (cube_contacts_spec).
+    (macros/cubes/cube_difference.sql) over its rows (cube_contacts_spec). The sums roll up by
+    GROUPING SETS, the distinct customers by one GROUP BY per set (cube_per_set).
 -#}
 {%- set dimensions = ['month', 'contact_channel', 'reason', 'resolution', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
@@ -17,22 +18,34 @@
 
 with
 
-signed_rows as (
+signed_rows as {{ cube_signed_rows_cte() }} (
     {{ cube_signed_rows() }}
 ),
 
-aggregated as (
+sums as (
     select
         {{ dimensions | join(', ') }},
         {{ cube_grouping_flags(dimensions) }}
         sum(sign * contacts) as contacts,
-        {{ cube_distinct('customer_id') }} as customers,
         sum(sign * timed_contacts) as timed_contacts,
         sum(sign * duration_s) as duration_s,
         sum(sign * cost_krw) as cost_krw,
         sum(sign * complaints) as complaints,
     from signed_rows
     group by {{ cube_grouping_sets(grouping_sets) }}
+),
+
+customers_per_set as (
+    {{ cube_per_set('signed_rows', dimensions, grouping_sets, {'customers': cube_distinct('customer_id')}) }}
+),
+
+aggregated as (
+    select
+        sums.*,
+        customers_per_set.customers,
+    from sums
+    left join customers_per_set
+        on {{ cube_per_set_matches('customers_per_set', 'sums', dimensions) }}
 ),
 
 cells as (

@@ -5,7 +5,7 @@
     month a plain count is the distinct customers. The sets without month count a customer once
     across months: one plain GROUP BY per set over customer_cells (one row per customer and
     combination of the other dimensions: a customer who moves, or changes tier or band, lies in
-    several), joined to the set's cells.
+    several), joined to the set's cells (cube_per_set).
 -#}
 {%- set dimensions = ['month', 'pyramid_tier', 'region', 'credit_grade_band'] -%}
 {%- set grouping_sets = [
@@ -17,6 +17,8 @@
     dimensions,
 ] -%}
 {%- set other_dimensions = dimensions[1:] -%}
+{%- set sets_across_months = [] -%}
+{%- for set in grouping_sets if 'month' not in set %}{% do sets_across_months.append(set) %}{% endfor -%}
 
 with
 
@@ -90,24 +92,14 @@ customer_cells as (
 ),
 
 customers_across_months as (
-    {%- for set in grouping_sets if 'month' not in set %}
-    {%- set ns = namespace(grouping_id=0) %}
-    {%- for dim in dimensions %}
-    {%- if dim not in set %}{% set ns.grouping_id = ns.grouping_id + 2 ** (loop.revindex0) %}{% endif %}
-    {%- endfor %}
-    select
-        {%- for dim in other_dimensions %}
-        {{ dim if dim in set else 'null' }} as {{ dim }},
-        {%- endfor %}
-        {{ ns.grouping_id }} as grouping_id,
-        count(distinct customer_id) as customers,
-        count(distinct case when is_delinquent then customer_id end) as delinquent_customers,
-    from customer_cells
-    {%- if set %}
-    group by {{ set | join(', ') }}
-    {%- endif %}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    {{ cube_per_set(
+        'customer_cells', dimensions, sets_across_months,
+        {
+            'customers': 'count(distinct customer_id)',
+            'delinquent_customers': 'count(distinct case when is_delinquent then customer_id end)',
+        },
+        columns=other_dimensions,
+    ) }}
 ),
 
 cells as (
@@ -120,10 +112,7 @@ cells as (
         end as delinquent_customers,
     from aggregated
     left join customers_across_months as across
-        on across.grouping_id = aggregated.grouping_id
-        {%- for dim in other_dimensions %}
-        and across.{{ dim }} is not distinct from aggregated.{{ dim }}
-        {%- endfor %}
+        on {{ cube_per_set_matches('across', 'aggregated', other_dimensions) }}
 ),
 
 final as (

@@ -4,7 +4,8 @@
     (macros/cubes/cube_difference.sql) over its rows (cube_sales_spec). orders counts each
     order with positive net sales once per cell, without count(distinct): in sets without
     category its first positive line, in sets with category its first positive line in each
-    category.
+    category. The sums roll up by GROUPING SETS, the distinct buyers by one GROUP BY per set
+    (cube_per_set).
 -#}
 {%- set dimensions = ['month', 'sales_channel', 'category', 'region', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
@@ -20,11 +21,11 @@
 
 with
 
-signed_rows as (
+signed_rows as {{ cube_signed_rows_cte() }} (
     {{ cube_signed_rows() }}
 ),
 
-aggregated as (
+sums as (
     select
         {{ dimensions | join(', ') }},
         {{ cube_grouping_flags(dimensions) }}
@@ -37,9 +38,24 @@ aggregated as (
         sum(sign * sales_lines) as sales_lines,
         sum(sign * order_sales) as order_sales,
         sum(sign * order_category_sales) as order_category_sales,
-        {{ cube_distinct('case when is_buyer = 1 then customer_id end') }} as buyers,
     from signed_rows
     group by {{ cube_grouping_sets(grouping_sets) }}
+),
+
+buyers_per_set as (
+    {{ cube_per_set(
+        'signed_rows', dimensions, grouping_sets,
+        {'buyers': cube_distinct('case when is_buyer = 1 then customer_id end')},
+    ) }}
+),
+
+aggregated as (
+    select
+        sums.*,
+        buyers_per_set.buyers,
+    from sums
+    left join buyers_per_set
+        on {{ cube_per_set_matches('buyers_per_set', 'sums', dimensions) }}
 ),
 
 cells as (
