@@ -210,9 +210,13 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
             "status": "ok",
             "seconds": 1.0,
             "rows": 300,
+            "as_of": "2024-03-01",
             "moved": {"pyramid_tier": 12, "relationship_stage": 1_200},
         },
         "dbt_incremental_scored": {"status": "ok", "seconds": 4.0, "rows": 1000, "peak_mb": 300.0},
+        "dbt_incremental2": {"status": "ok", "seconds": 1.0, "rows": 1000, "peak_mb": 300.0},
+        "score_day2": {"status": "ok", "seconds": 1.0, "rows": 300, "as_of": "2024-03-02", "moved": {}},
+        "dbt_incremental_scored2": {"status": "ok", "seconds": 2.0, "rows": 1000, "peak_mb": 300.0},
         "validate_raw": {
             "status": "ok",
             "seconds": 3.0,
@@ -255,14 +259,18 @@ def test_report_holds_every_stage_and_ratios(measured: dict, tmp_path: Path) -> 
     assert targets["dbt build <= 1.5x bare SQL"]["status"] == "met"  # 12 / 10 = 1.2
     incremental = targets["incremental day <= 10% of a full build"]
     assert incremental["status"] == "not met"  # (2 + 4) / (40 + 10) = 12 %
-    assert (
-        incremental["value"].startswith("12.0% (the day's two dbt runs / the full build's two")
-        and "alone 5.0%" in incremental["value"]
+    # the second day: (1 + 2) / (40 + 10) = 6 %, before scoring 1 / 40
+    assert incremental["value"] == (
+        "12.0% (the day's two dbt runs / the full build's two; before scoring alone 5.0%);"
+        " a second day 6.0% (before scoring 2.5%)"
     )
-    assert (
-        "scoring (12 customers to another pyramid tier, 1,200 customers to another relationship stage)"
-        in (incremental["why"])
+    # only the day over 10 % is explained, with the month its scoring started
+    assert incremental["why"].startswith(
+        "the first day: after its scoring (as of 2024-03-01, a month's first day: the tiers' window"
+        " of whole months moved; 12 customers to another pyramid tier, 1,200 customers to another"
+        " relationship stage)"
     )
+    assert "the second day" not in incremental["why"]
     assert targets["L end to end (without generate) < 15 min"]["status"] == "not measured"
     assert targets["ingest <= 2x bare DuckDB read"]["status"] == ("met" if floor["ratio"] <= 2 else "not met")
     markdown = md_path.read_text()

@@ -53,13 +53,22 @@ CUBE_REPEATS = 20
 FLOOR_REPEATS = 3
 QUESTIONS_PER_CUBE = 8
 
+# The days after the full build, each run as a daily run (stage keys end in DAY_SUFFIXES): the
+# first is scored as of the first of a month, when the pyramid tiers' window of whole months
+# moves; the second, a day later, is scored within that month.
+DAY_SUFFIXES = ("", "2")
+
 # Every row of the report, in the order of a first daily run (warehouse.pipeline.STEPS), with
 # training and the floors where they fit: (key, label, in the end-to-end total). The full build
 # is the pipeline's two builds: before scoring, then the cubes once the scores are in.
 STAGES: tuple[tuple[str, str, bool], ...] = (
-    ("generate", "generate (731 days)", False),
-    ("ingest", "ingest (730 days)", True),
-    ("ingest_vs_floor", "ingest vs bare read (all 731 days, fresh warehouses)", False),
+    ("generate", f"generate ({DAYS + len(DAY_SUFFIXES)} days)", False),
+    ("ingest", f"ingest ({DAYS} days)", True),
+    (
+        "ingest_vs_floor",
+        f"ingest vs bare read (all {DAYS + len(DAY_SUFFIXES)} days, fresh warehouses)",
+        False,
+    ),
     ("validate_raw", "validations: raw", True),
     ("dbt_build", "dbt full build before scoring (models + tests)", True),
     ("dbt_models", "dbt models only, all of them (full refresh, copy)", False),
@@ -75,6 +84,10 @@ STAGES: tuple[tuple[str, str, bool], ...] = (
     ("dbt_incremental", "dbt incremental build before scoring (one more day)", False),
     ("score_day", "scoring (one more day)", False),
     ("dbt_incremental_scored", "dbt rebuild of dim_customer+ after scoring (one more day)", False),
+    ("ingest_day2", "ingest a second day", False),
+    ("dbt_incremental2", "dbt incremental build before scoring (a second day)", False),
+    ("score_day2", "scoring (a second day)", False),
+    ("dbt_incremental_scored2", "dbt rebuild of dim_customer+ after scoring (a second day)", False),
 )
 STAGE_KEYS = tuple(key for key, _, _ in STAGES)
 END_TO_END = tuple(key for key, _, e2e in STAGES if e2e)
@@ -95,10 +108,16 @@ ROWS_MEANING = {
     "validate_scores": "customer_scores rows",
     "publish": "rows published",
     "cube_queries": "questions asked (each repeated)",
-    "ingest_day": "rows read from the day's files",
-    "dbt_incremental": "raw rows in the warehouse (input)",
-    "score_day": "customers scored",
-    "dbt_incremental_scored": "raw rows in the warehouse (input)",
+    **{
+        f"{key}{suffix}": meaning
+        for suffix in DAY_SUFFIXES
+        for key, meaning in (
+            ("ingest_day", "rows read from the day's files"),
+            ("dbt_incremental", "raw rows in the warehouse (input)"),
+            ("score_day", "customers scored"),
+            ("dbt_incremental_scored", "raw rows in the warehouse (input)"),
+        )
+    },
 }
 
 
@@ -525,6 +544,7 @@ def stage_score(run_date: str) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "rows": report["customers"],
+        "as_of": as_of.isoformat(),
         "active_scored": report.get("active_scored"),
         "inner_seconds": report.get("seconds"),
         "moved": _moved_since_last_scoring(),
@@ -935,30 +955,36 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             + (f"; {_cube_why(cubes)}" if p95 is not None and p95 >= 50 else ""),
         }
     )
-    inc, inc_scored = stages["dbt_incremental"], stages["dbt_incremental_scored"]
-    share = None
-    if all(ok[k] for k in ("dbt_incremental", "dbt_incremental_scored", "dbt_build", "dbt_scored")):
-        share = (inc["seconds"] + inc_scored["seconds"]) / (
-            build["seconds"] + stages["dbt_scored"]["seconds"]
-        )
-        before = inc["seconds"] / build["seconds"]
+    days = {suffix: _day_share(stages, suffix) for suffix in DAY_SUFFIXES}
+    first, second = days[""], days["2"]
+    value = None
+    if first is not None:
+        value = f"{first[0]:.1%} (the day's two dbt runs / the full build's two; before scoring alone {first[1]:.1%})"
+        if second is not None:
+            value += f"; a second day {second[0]:.1%} (before scoring {second[1]:.1%})"
+    measured = [day for day in (first, second) if day is not None]
     targets.append(
         {
             "target": "incremental day <= 10% of a full build",
-            "value": (
-                f"{share:.1%} (the day's two dbt runs / the full build's two; before scoring alone {before:.1%})"
-                if share is not None
-                else None
-            ),
-            "status": _met(share <= 0.10) if share is not None else "not measured",
-            "why": (
-                _incremental_why(inc, inc_scored, stages["score_day"].get("moved"))
-                if share is not None and share > 0.10
-                else ""
+            "value": value,
+            "status": _met(all(day[0] <= 0.10 for day in measured)) if first is not None else "not measured",
+            "why": "; ".join(
+                _incremental_why(stages, suffix)
+                for suffix, day in days.items()
+                if day is not None and day[0] > 0.10
             ),
         }
     )
     return targets
+
+
+def _day_share(stages: dict[str, Any], suffix: str) -> tuple[float, float] | None:
+    """(a day's two dbt runs / the full build's two, its run before scoring / the full one's)."""
+    keys = (f"dbt_incremental{suffix}", f"dbt_incremental_scored{suffix}", "dbt_build", "dbt_scored")
+    if not all(stages[k].get("status") == "ok" for k in keys):
+        return None
+    inc, inc_scored, build, scored = (stages[k]["seconds"] for k in keys)
+    return (inc + inc_scored) / (build + scored), inc / build
 
 
 def _node_name(unique_id: str) -> str:
@@ -1004,13 +1030,26 @@ def _cube_why(stage: dict[str, Any]) -> str:
     )
 
 
-def _incremental_why(inc: dict[str, Any], scored: dict[str, Any], moved: dict[str, int] | None) -> str:
-    moves = ", ".join(f"{n:,} customers to another {d.replace('_', ' ')}" for d, n in (moved or {}).items())
+def _incremental_why(stages: dict[str, Any], suffix: str) -> str:
+    inc, scored = stages[f"dbt_incremental{suffix}"], stages[f"dbt_incremental_scored{suffix}"]
+    score = stages[f"score_day{suffix}"]
+    moved = score.get("moved")
+    moves = (
+        "moves not recorded"
+        if moved is None
+        else ", ".join(f"{n:,} customers to another {d.replace('_', ' ')}" for d, n in moved.items())
+        or "no customer moved"
+    )
+    as_of = score.get("as_of")
+    scored_as_of = f"as of {as_of}" if as_of else "as of an unrecorded date"
+    if as_of and date.fromisoformat(as_of).day == 1:
+        scored_as_of += ", a month's first day: the tiers' window of whole months moved"
     return (
-        f"after the day's scoring ({moves or 'moves not recorded'}), dim_customer and its children"
-        f" take {scored['seconds']:.1f}s (slowest: {_nodes(scored)}): cube_sales and cube_contacts"
-        f" go by difference, the other cubes are rebuilt whole; the incremental build before"
-        f" scoring takes {inc['seconds']:.1f}s (slowest: {_nodes(inc)})"
+        f"{'the first day' if not suffix else 'the second day'}: after its scoring ({scored_as_of};"
+        f" {moves}), dim_customer and its children take"
+        f" {scored['seconds']:.1f}s (slowest: {_nodes(scored)}): cube_sales and cube_contacts go by"
+        f" difference, the other cubes are rebuilt whole; the incremental build before scoring"
+        f" takes {inc['seconds']:.1f}s (slowest: {_nodes(inc)})"
     )
 
 
@@ -1036,7 +1075,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# crmwh benchmark, scale {report['scale']}",
         "",
-        f"{report['customers']:,} customers over {report['days']} days (+1 day for the incremental run),"
+        f"{report['customers']:,} customers over {report['days']} days"
+        f" (+{len(DAY_SUFFIXES)} days, one incremental run each),"
         f" seed {report['seed']}, generator {report['generator_version']}; run {report['started_at']}"
         f" ({report['total_minutes']:.1f} min in all).",
         "",
@@ -1140,7 +1180,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## What the rows are", ""]
     lines += [f"- {label}: {ROWS_MEANING[key]}" for key, label, _ in STAGES]
     lines += ["", "## Where dbt's time goes", ""]
-    for key in ("dbt_build", "dbt_models", "dbt_scored", "dbt_incremental", "dbt_incremental_scored"):
+    for key in (
+        "dbt_build",
+        "dbt_models",
+        "dbt_scored",
+        *(f"{k}{suffix}" for suffix in DAY_SUFFIXES for k in ("dbt_incremental", "dbt_incremental_scored")),
+    ):
         st = report["stages"][key]
         by_type = st.get("node_seconds_by_type") or {}
         if st.get("status") == "ok" and by_type:
@@ -1151,7 +1196,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f" + {st['seconds'] - nodes:.1f}s outside them (start-up, parsing, compiling, artifacts)"
             )
     lines += ["", "## Slowest nodes", ""]
-    for key in ("dbt_build", "dbt_models", "dbt_incremental", "dbt_incremental_scored"):
+    for key in (
+        "dbt_build",
+        "dbt_models",
+        *(f"{k}{suffix}" for suffix in DAY_SUFFIXES for k in ("dbt_incremental", "dbt_incremental_scored")),
+    ):
         s = report["stages"][key]
         if s.get("slowest_nodes"):
             lines.append(f"- {key} (dbt): {_nodes(s, 8)}")
@@ -1260,14 +1309,19 @@ def run(
         os.environ.pop(f"CRMWH_{name}", None)
 
     # generate (cached by scale + seed + generator version)
-    data = cache_dir(customers, days + 1, seed)
+    data = cache_dir(customers, days + len(DAY_SUFFIXES), seed)
     record = data / "bench_generate.json"
     if data.exists() and record.exists() and not regenerate:
         stages["generate"] = {**json.loads(record.read_text()), "status": "cached", "cache": str(data)}
         print(f"[bench {scale}] generate: cached in {data}", flush=True)
     else:
         result = step(
-            "generate", "stage_generate", out=str(data), customers=customers, days=days + 1, seed=seed
+            "generate",
+            "stage_generate",
+            out=str(data),
+            customers=customers,
+            days=days + len(DAY_SUFFIXES),
+            seed=seed,
         )
         if result.get("status") != "ok":
             return save()
@@ -1276,7 +1330,6 @@ def run(
     landing = str(data / "landing")
     env["CRMWH_LANDING"] = landing
     last_full = (START + timedelta(days=days - 1)).isoformat()
-    extra_day = (START + timedelta(days=days)).isoformat()
 
     ing = step("ingest", "stage_ingest", landing=landing, until=last_full)
     if ing.get("status") != "ok":
@@ -1366,13 +1419,16 @@ def run(
                 cubes["floor_seconds"] = sum(_percentile(q["floor_seconds"], 0.5) for q in questions)
             cubes["per_cube"] = _per_cube(questions)
             save()
-    day = step("ingest_day", "stage_ingest", landing=landing, until=extra_day, only_day=True)
-    if day.get("status") == "ok":
+    for n, suffix in enumerate(DAY_SUFFIXES):
+        run_date = (START + timedelta(days=days + n)).isoformat()
+        day = step(f"ingest_day{suffix}", "stage_ingest", landing=landing, until=run_date, only_day=True)
+        if day.get("status") != "ok":
+            break
         # What a daily run does (warehouse.pipeline): the incremental build before scoring,
         # then, once the day's scores are in, the models that read them.
-        step("dbt_incremental", "stage_dbt", selector=BEFORE_SCORING)
-        step("score_day", "stage_score", run_date=extra_day)
-        step("dbt_incremental_scored", "stage_dbt", selector=AFTER_SCORING)
+        step(f"dbt_incremental{suffix}", "stage_dbt", selector=BEFORE_SCORING)
+        step(f"score_day{suffix}", "stage_score", run_date=run_date)
+        step(f"dbt_incremental_scored{suffix}", "stage_dbt", selector=AFTER_SCORING)
     report = save()
     print(f"[bench {scale}] done in {report['total_minutes']:.1f} min", flush=True)
     return report
