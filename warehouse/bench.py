@@ -90,6 +90,10 @@ STAGES: tuple[tuple[str, str, bool], ...] = (
     ("dbt_incremental_scored2", "dbt rebuild of dim_customer+ after scoring (a second day)", False),
 )
 STAGE_KEYS = tuple(key for key, _, _ in STAGES)
+# The dbt runs of the days after the full build, in order.
+DAY_DBT_STAGES = tuple(
+    f"{key}{suffix}" for suffix in DAY_SUFFIXES for key in ("dbt_incremental", "dbt_incremental_scored")
+)
 END_TO_END = tuple(key for key, _, e2e in STAGES if e2e)
 
 # What "rows" means per stage, for rows/s (written under the table).
@@ -1184,7 +1188,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "dbt_build",
         "dbt_models",
         "dbt_scored",
-        *(f"{k}{suffix}" for suffix in DAY_SUFFIXES for k in ("dbt_incremental", "dbt_incremental_scored")),
+        *DAY_DBT_STAGES,
     ):
         st = report["stages"][key]
         by_type = st.get("node_seconds_by_type") or {}
@@ -1199,7 +1203,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for key in (
         "dbt_build",
         "dbt_models",
-        *(f"{k}{suffix}" for suffix in DAY_SUFFIXES for k in ("dbt_incremental", "dbt_incremental_scored")),
+        *DAY_DBT_STAGES,
     ):
         s = report["stages"][key]
         if s.get("slowest_nodes"):
