@@ -19,22 +19,31 @@
     `<cube>_<lookup>`, each lookup's key and dimensions as of the last run.
 
     A run by difference (the cube and its state exist, no --full-refresh):
-    1. pre-hook cube_prepare: the candidate units, those whose rows may have changed:
+    1. pre-hook cube_prepare: the candidate units, those whose rows may have changed, each
+       with the first day of its facts to recompute (`recompute_from`):
        - with fact rows from `start` on, the first day the facts may have rewritten: the
          lookback window before the state's latest day (or before var run_date), or the
          earliest day of the facts loaded after the state's latest load (a late or corrected
-         file);
-       - with state rows from `start` on (their facts may be gone);
+         file); from the first day of start's month on, since the rows' cells are months;
+       - with state rows from `start` on (their facts may be gone), the same;
        - with facts whose lookup row now holds other dimensions (a scoring run moved the
-         customer's tier, a product changed category);
-       then their rows, recomputed and as in the state, and the *changed* units: the
-       candidates whose recomputed rows differ from their state rows (temporary tables);
+         customer's tier, a product changed category): all of them;
+       then their rows from `recompute_from` on, recomputed and as in the state, the
+       *changed* units (the candidates whose recomputed rows differ from their state rows),
+       and the changed units' *kept* rows, their state rows of earlier months (temporary
+       tables);
     2. pre-hook cube_write_state, in the model's transaction: the changed units' rows in the
-       state are replaced, and the lookups written again;
-    3. the model aggregates the changed units' new rows with sign +1 and their old rows
-       with sign -1 (cube_signed_rows, cube_distinct), adds the result to its cells
-       (cube_merged) and replaces the table's rows (delete+insert on grouping_id: every cell);
+       state are replaced by their new and kept rows, and the lookups written again;
+    3. the model aggregates the changed units' new and kept rows with sign +1 and their old
+       and kept rows with sign -1 (cube_signed_rows, cube_distinct: the kept rows cancel in
+       the sums, but a customer's distinct count across months needs all of the customer's
+       rows), adds the result to its cells (cube_merged) and replaces the table's rows
+       (delete+insert on grouping_id: every cell);
     4. post-hook cube_drop_temps drops the temporary tables.
+
+    So a day's run recomputes its candidates' rows of the window's one or two months, not
+    their whole histories: at L (1,000,000 customers over 730 days) a day has about 89,000
+    candidates in cube_sales, with 24 rows each over all months, of which some 9,000 changed.
 
     Without a state (first build, --full-refresh, a cube built before the state existed)
     cube_prepare writes every unit's rows into `<cube>_rows_next`, cube_write_state puts it in
@@ -113,8 +122,19 @@
     select {{ column }} from (select * from {{ b }} except select * from {{ a }}) as removed
 {%- endmacro %}
 
-{#- Pre-hook (`transaction: false`): by difference, the candidate units, their new and old
-    rows and the changed units; else every unit's rows, into `<cube>_rows_next`. dbt
+{#- A rows macro's facts: those of `units` (a relation with columns unit and recompute_from)
+    from each unit's recompute_from on, or all of them. -#}
+{% macro cube_facts(model, units) -%}
+    select facts.* from {{ ref(model) }} as facts
+    {%- if units %}
+    inner join {{ units }} as units
+        on units.unit = {{ cube_unit('facts.customer_id', 'facts.month') }}
+        and facts.date_day >= units.recompute_from
+    {%- endif %}
+{%- endmacro %}
+
+{#- Pre-hook (`transaction: false`): by difference, the candidate units, their recomputed, old
+    and kept rows and the changed units; else every unit's rows, into `<cube>_rows_next`. dbt
     renders hooks when it parses, so the refs here (the facts, the lookups) are the cube's
     dependencies: its SQL reads only the state. -#}
 {% macro cube_prepare(spec) -%}
@@ -157,15 +177,29 @@
     ),
     {%- endfor %}
 
+    recompute as (
+        select
+            start,
+            cast({{ dbt.date_trunc('month', 'start') }} as date) as from_day,
+            cast({{ beginning_of_time() }} as date) as all_days
+        from bounds
+    ),
+
     final as (
-        select {{ cube_unit() }} as unit from facts where date_day >= (select start from bounds)
-        union
-        select unit from state_rows where last_day >= (select start from bounds)
-        {%- for name, lookup in spec.lookups.items() %}
-        union
-        select {{ cube_unit() }} as unit from facts
-        where {{ lookup.key }} in (select {{ lookup.key }} from {{ name }}_changed)
-        {%- endfor %}
+        select unit, min(recompute_from) as recompute_from
+        from (
+            select {{ cube_unit() }} as unit, recompute.from_day as recompute_from
+            from facts cross join recompute where facts.date_day >= recompute.start
+            union all
+            select unit, recompute.from_day from state_rows cross join recompute
+            where state_rows.last_day >= recompute.start
+            {%- for name, lookup in spec.lookups.items() %}
+            union all
+            select {{ cube_unit() }} as unit, recompute.all_days from facts cross join recompute
+            where facts.{{ lookup.key }} in (select {{ lookup.key }} from {{ name }}_changed)
+            {%- endfor %}
+        ) as units
+        group by unit
     )
 
     select * from final;
@@ -174,10 +208,18 @@
     {{ spec.rows(cube_temp('candidates')) }};
 
     create or replace temporary table {{ cube_temp('old_rows') }} as
-    select * from {{ state }} where unit in (select unit from {{ cube_temp('candidates') }});
+    select state_rows.* from {{ state }} as state_rows
+    inner join {{ cube_temp('candidates') }} as candidates
+        on candidates.unit = state_rows.unit and state_rows.last_day >= candidates.recompute_from;
 
     create or replace temporary table {{ cube_temp('changed') }} as
-    {{ cube_differing(cube_temp('new_rows'), cube_temp('old_rows'), 'unit') }}
+    {{ cube_differing(cube_temp('new_rows'), cube_temp('old_rows'), 'unit') }};
+
+    create or replace temporary table {{ cube_temp('kept') }} as
+    select state_rows.* from {{ state }} as state_rows
+    inner join {{ cube_temp('candidates') }} as candidates
+        on candidates.unit = state_rows.unit and state_rows.last_day < candidates.recompute_from
+    where state_rows.unit in (select unit from {{ cube_temp('changed') }})
     {%- else %}
     create schema if not exists {{ state.include(identifier=false) }};
     create or replace table {{ cube_state('rows_next') }} as
@@ -192,7 +234,9 @@
     {%- if cube_by_difference() -%}
     delete from {{ state }} where unit in (select unit from {{ cube_temp('changed') }});
     insert into {{ state }}
-    select * from {{ cube_temp('new_rows') }} where unit in (select unit from {{ cube_temp('changed') }});
+    select * from {{ cube_temp('new_rows') }} where unit in (select unit from {{ cube_temp('changed') }})
+    union all
+    select * from {{ cube_temp('kept') }};
     {%- else %}
     drop table if exists {{ state }};
     alter table {{ cube_state('rows_next') }} rename to {{ state.identifier }};
@@ -203,8 +247,9 @@
     {%- endfor %}
 {%- endmacro %}
 
-{#- The rows the model aggregates, with their sign: by difference, the changed units' new rows
-    (+1) and their old rows (-1); else every unit's rows (+1), as the pre-hook wrote them. -#}
+{#- The rows the model aggregates, with their sign: by difference, the changed units' new and
+    kept rows (+1) and their old and kept rows (-1); else every unit's rows (+1), as the
+    pre-hook wrote them. -#}
 {% macro cube_signed_rows() -%}
     {%- if cube_by_difference() -%}
     select 1 as sign, * from {{ cube_temp('new_rows') }}
@@ -212,6 +257,10 @@
     union all
     select -1 as sign, * from {{ cube_temp('old_rows') }}
     where unit in (select unit from {{ cube_temp('changed') }})
+    union all
+    select 1 as sign, * from {{ cube_temp('kept') }}
+    union all
+    select -1 as sign, * from {{ cube_temp('kept') }}
     {%- else -%}
     select 1 as sign, * from {{ cube_state() }}
     {%- endif -%}
@@ -275,7 +324,7 @@
 
 {#- Post-hook: the temporary tables of a run by difference dropped. -#}
 {% macro cube_drop_temps() -%}
-    {%- for name in ['candidates', 'new_rows', 'old_rows', 'changed'] %}
+    {%- for name in ['candidates', 'new_rows', 'old_rows', 'changed', 'kept'] %}
     drop table if exists {{ cube_temp(name) }};
     {%- endfor %}
 {%- endmacro %}

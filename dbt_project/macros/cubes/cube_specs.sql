@@ -1,8 +1,9 @@
 {#-
     The specs of the cubes kept by difference (macros/cubes/cube_difference.sql): each cube's
     rows macro, facts model and lookups. A rows macro gives the cube's input, one row per unit
-    × finest cell with the measures summed; `units`: a relation of the units to compute (a
-    column `unit`), or none for all of them.
+    × finest cell with the measures summed; `units`: a relation of the units to compute, each
+    from its first day to recompute (columns unit and recompute_from: cube_facts), or none for
+    all of them.
 -#}
 
 {% macro cube_sales_spec() -%}
@@ -38,10 +39,7 @@
     with
 
     sales as (
-        select * from {{ ref('fct_sales') }}
-        {%- if units %}
-        where {{ cube_unit() }} in (select unit from {{ units }})
-        {%- endif %}
+        {{ cube_facts('fct_sales', units) }}
     ),
 
     customers as (
@@ -115,10 +113,7 @@
     with
 
     contacts as (
-        select * from {{ ref('fct_contacts') }}
-        {%- if units %}
-        where {{ cube_unit() }} in (select unit from {{ units }})
-        {%- endif %}
+        {{ cube_facts('fct_contacts', units) }}
     ),
 
     customers as (
