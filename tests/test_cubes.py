@@ -165,8 +165,9 @@ def test_cube_marketing_uplift_and_roi_match_the_touches(built: Built) -> None:
     )
 
 
-def test_cube_customer_base_matches_purchase_history(built: Built) -> None:
-    """active / new / churned recomputed from fct_sales with the MARTS.md definitions."""
+def _purchase_days(built: Built) -> tuple[dict[str, list[date]], date]:
+    """Each customer's purchase days (one per order with positive net sales, sorted), and the
+    last day with sales data."""
     sales = _frame(built, "select customer_id, order_id, date_day, net_sales_krw from marts.fct_sales")
     members = sales[sales.customer_id.notna()]
     orders = members.groupby(["customer_id", "order_id"]).agg(
@@ -176,6 +177,40 @@ def test_cube_customer_base_matches_purchase_history(built: Built) -> None:
     purchases["day"] = purchases.day.map(lambda d: d.date() if hasattr(d, "date") else d)
     by_customer = purchases.groupby("customer_id").day.apply(sorted).to_dict()
     data_end = max(d.date() if hasattr(d, "date") else d for d in sales.date_day)
+    return by_customer, data_end
+
+
+def _month_end(month: str) -> date:
+    year, number = map(int, month.split("-"))
+    return date(year + number // 12, number % 12 + 1, 1) - timedelta(days=1)
+
+
+def test_customer_lifecycle_month_rows_match_purchase_history(built: Built) -> None:
+    """Each active customer month's purchase dates and count, recomputed from fct_sales."""
+    by_customer, data_end = _purchase_days(built)
+    months = sorted({d.strftime("%Y-%m") for days in by_customer.values() for d in days})
+    expected = set()
+    for customer, days in by_customer.items():
+        for month in months:
+            as_of = min(_month_end(month), data_end)
+            before = [d for d in days if d <= as_of]
+            if not before or (as_of - before[-1]).days >= 365:
+                continue
+            after = [d for d in days if d > as_of]
+            in_month = sum(d.strftime("%Y-%m") == month for d in days)
+            expected.add((customer, month, as_of, days[0], before[-1], after[0] if after else None, in_month))
+    rows = fetch(
+        built.published,
+        "select customer_id, month, as_of_date, first_purchase_date, last_purchase_date,"
+        " next_purchase_date, purchases from cubes.customer_lifecycle_month",
+    )
+    assert len(rows) == len(expected) > 100
+    assert set(rows) == expected
+
+
+def test_cube_customer_base_matches_purchase_history(built: Built) -> None:
+    """active / new / churned recomputed from fct_sales with the MARTS.md definitions."""
+    by_customer, data_end = _purchase_days(built)
     closed = dict(
         fetch(
             built.published,
@@ -191,9 +226,7 @@ def test_cube_customer_base_matches_purchase_history(built: Built) -> None:
     assert set(cube.kept_dimensions) == {"month"}
     assert len(cube) > 0
     for _, row in cube.iterrows():
-        year, month = map(int, row.month.split("-"))
-        month_end = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
-        as_of = min(month_end, data_end)
+        as_of = min(_month_end(row.month), data_end)
         active = {
             c
             for c, days in by_customer.items()

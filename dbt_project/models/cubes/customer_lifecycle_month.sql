@@ -54,48 +54,51 @@ months as (
     ) as series (month_start)
 ),
 
-first_purchases as (
-    select
-        customer_id,
-        min(purchase_date) as first_purchase_date,
-    from purchases
-    group by customer_id
-),
-
+-- One row per customer and month with purchases.
 monthly_purchases as (
     select
         customer_id,
-        strftime(purchase_date, '%Y-%m') as month,
+        cast({{ dbt.date_trunc('month', 'purchase_date') }} as date) as month_start,
         count(*) as purchases,
         min(purchase_date) as first_in_month,
         max(purchase_date) as last_in_month,
     from purchases
-    group by customer_id, strftime(purchase_date, '%Y-%m')
+    group by customer_id, cast({{ dbt.date_trunc('month', 'purchase_date') }} as date)
 ),
 
+-- Each month with purchases starts a span that runs to the customer's next such month: the
+-- span's months share the last and the next purchase.
+purchase_spans as (
+    select
+        customer_id,
+        month_start,
+        purchases,
+        last_in_month,
+        min(first_in_month) over (partition by customer_id) as first_purchase_date,
+        lead(month_start) over (partition by customer_id order by month_start) as next_month_start,
+        lead(first_in_month) over (partition by customer_id order by month_start) as next_purchase_date,
+    from monthly_purchases
+),
+
+-- The months of each span in which the customer is active: at least one purchase in the
+-- {{ active_days }} days up to the month's as-of date. (At L, at 1,000,000 customers, 7 s
+-- against 10-12 s for running windows over every customer month since the first purchase.)
 customer_months as (
     select
-        first_purchases.customer_id,
-        first_purchases.first_purchase_date,
+        purchase_spans.customer_id,
+        purchase_spans.first_purchase_date,
         months.month,
         months.month_start,
         months.as_of_date,
         months.data_end_date,
-        coalesce(monthly_purchases.purchases, 0) as purchases,
-        max(monthly_purchases.last_in_month) over (
-            partition by first_purchases.customer_id order by months.month_start
-            rows between unbounded preceding and current row
-        ) as last_purchase_date,
-        min(monthly_purchases.first_in_month) over (
-            partition by first_purchases.customer_id order by months.month_start
-            rows between 1 following and unbounded following
-        ) as next_purchase_date,
-    from first_purchases
+        case when months.month_start = purchase_spans.month_start then purchase_spans.purchases else 0 end as purchases,
+        purchase_spans.last_in_month as last_purchase_date,
+        purchase_spans.next_purchase_date,
+    from purchase_spans
     inner join months
-        on months.month_start >= cast(date_trunc('month', first_purchases.first_purchase_date) as date)
-    left join monthly_purchases
-        on first_purchases.customer_id = monthly_purchases.customer_id
-        and months.month = monthly_purchases.month
+        on months.month_start >= purchase_spans.month_start
+        and (purchase_spans.next_month_start is null or months.month_start < purchase_spans.next_month_start)
+        and date_diff('day', purchase_spans.last_in_month, months.as_of_date) < {{ active_days }}
 ),
 
 current_customers as (
@@ -118,8 +121,6 @@ flagged as (
         coalesce(cast(current_customers.relationship_stage as varchar), 'unknown') as relationship_stage,
         coalesce(cast(current_customers.signup_channel as varchar), 'unknown') as signup_channel,
         current_customers.closed_at,
-        date_diff('day', customer_months.last_purchase_date, customer_months.as_of_date)
-            < {{ active_days }} as is_active,
         strftime(customer_months.first_purchase_date, '%Y-%m') = customer_months.month as is_new,
         customer_months.as_of_date + {{ churn_days }} <= customer_months.data_end_date as churn_window_closed,
         (
@@ -154,7 +155,6 @@ final as (
         case when churn_window_closed then lapses end as is_churned,
         case when churn_window_closed then not lapses end as is_retained,
     from flagged
-    where is_active
 )
 
 select * from final
