@@ -155,6 +155,34 @@ def test_a_missing_stage_is_not_available() -> None:
         bench._require("warehouse.no_such_stage", "run")
 
 
+def test_targets_not_met_at_l_say_why() -> None:
+    """End to end over 15 minutes names its stages, slowest first; a peak over 12 GB its stage."""
+    stages = {key: {"status": "not run"} for key in bench.STAGE_KEYS}
+    for n, key in enumerate(bench.END_TO_END):
+        stages[key] = {"status": "ok", "seconds": 100.0 + n, "peak_mb": 1000.0}
+    stages["dbt_build"]["peak_mb"] = 13_000.0
+    targets = {t["target"]: t for t in bench.evaluate_targets({"scale": "L", "stages": stages})}
+    e2e = targets["L end to end (without generate) < 15 min"]
+    total = sum(100.0 + n for n in range(len(bench.END_TO_END)))  # 936 s for nine stages
+    assert e2e["status"] == "not met" and e2e["value"] == f"{total / 60:.1f} min at L"
+    assert e2e["why"] == (
+        f"{total:.1f}s, {total - 900:.1f}s over 900s, by stage: "
+        + ", ".join(
+            f"{bench.STAGE_LABELS[key]} {100.0 + n:.1f}s"
+            for n, key in reversed(list(enumerate(bench.END_TO_END)))
+        )
+    )
+    peak = targets["L peak memory < 12 GB"]
+    assert peak["status"] == "not met"
+    assert peak["why"] == "the largest stage: dbt full build before scoring (models + tests), 13,000 MB"
+    # within both targets, no why
+    for key in bench.END_TO_END:
+        stages[key].update(seconds=10.0, peak_mb=1000.0)
+    targets = {t["target"]: t for t in bench.evaluate_targets({"scale": "L", "stages": stages})}
+    assert targets["L end to end (without generate) < 15 min"]["why"] == ""
+    assert targets["L peak memory < 12 GB"]["why"] == ""
+
+
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory, landing_clean: Path) -> dict:
     """Two real stages in child processes on the tiny clean landing: ingest and its floor."""

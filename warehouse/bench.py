@@ -90,6 +90,7 @@ STAGES: tuple[tuple[str, str, bool], ...] = (
     ("dbt_incremental_scored2", "dbt rebuild of dim_customer+ after scoring (a second day)", False),
 )
 STAGE_KEYS = tuple(key for key, _, _ in STAGES)
+STAGE_LABELS = {key: label for key, label, _ in STAGES}
 # The dbt runs of the days after the full build, in order.
 DAY_DBT_STAGES = tuple(
     f"{key}{suffix}" for suffix in DAY_SUFFIXES for key in ("dbt_incremental", "dbt_incremental_scored")
@@ -817,13 +818,12 @@ def stage_cube_floor(
 def _gates(stages: dict[str, Any]) -> list[str]:
     """The report's line on the suites' verdicts: a stage times a suite and reads "ok" whether or
     not its gate passed, and a failed gate would stop a pipeline run before publish."""
-    labels = {key: label for key, label, _ in STAGES}
     verdicts = []
     for key in ("validate_raw", "validate_marts", "validate_scores"):
         s = stages.get(key, {})
         if s.get("status") not in ("ok", "cached") or s.get("success") is None:
             continue
-        label = labels[key]
+        label = STAGE_LABELS[key]
         if s["success"]:
             warnings = s.get("warnings") or 0
             verdicts.append(f"{label} passed ({warnings} warning{'' if warnings == 1 else 's'})")
@@ -909,7 +909,8 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             "value": f"{e2e / 60:.1f} min at {scale}" if e2e is not None else None,
             "status": _met(e2e < 900) if at_l and e2e is not None else "not measured",
             "why": (f"measured at {scale}, the target is for L" if not at_l else "")
-            + (f"; stages missing: {missing}" if missing else ""),
+            + (f"; stages missing: {missing}" if missing else "")
+            + (_end_to_end_why(stages, e2e) if at_l and e2e is not None and e2e >= 900 else ""),
         }
     )
     targets.append(
@@ -917,7 +918,8 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             "target": "L peak memory < 12 GB",
             "value": f"{peak / 1024:.2f} GB at {scale}" if peak is not None else None,
             "status": _met(peak < 12 * 1024) if at_l and peak is not None else "not measured",
-            "why": f"measured at {scale}, the target is for L" if not at_l else "",
+            "why": (f"measured at {scale}, the target is for L" if not at_l else "")
+            + (_peak_why(stages) if at_l and peak is not None and peak >= 12 * 1024 else ""),
         }
     )
     ingest = stages["ingest_vs_floor"]
@@ -980,6 +982,20 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return targets
+
+
+def _end_to_end_why(stages: dict[str, Any], seconds: float) -> str:
+    """The end-to-end stages, slowest first, and how far their sum is over 15 minutes."""
+    slowest = sorted(END_TO_END, key=lambda k: stages[k]["seconds"], reverse=True)
+    return f"{seconds:.1f}s, {seconds - 900:.1f}s over 900s, by stage: " + ", ".join(
+        f"{STAGE_LABELS[k]} {stages[k]['seconds']:.1f}s" for k in slowest
+    )
+
+
+def _peak_why(stages: dict[str, Any]) -> str:
+    """The end-to-end stage that peaked highest."""
+    largest = max(END_TO_END, key=lambda k: stages[k]["peak_mb"])
+    return f"the largest stage: {STAGE_LABELS[largest]}, {stages[largest]['peak_mb']:,.0f} MB"
 
 
 def _day_share(stages: dict[str, Any], suffix: str) -> tuple[float, float] | None:
