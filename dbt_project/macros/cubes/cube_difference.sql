@@ -177,6 +177,8 @@
     ),
     {%- endfor %}
 
+    {#- A candidate's first day to recompute: the first day of start's month, or for a customer
+        whose lookup row changed the beginning of time (all of the customer's rows). #}
     recompute as (
         select
             start,
