@@ -14,6 +14,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import warnings
 from datetime import date
 
 import numpy as np
@@ -22,7 +23,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -56,6 +56,26 @@ class EmptyColumnsToZero(TransformerMixin, BaseEstimator):
         return X
 
 
+class MedianImputer(TransformerMixin, BaseEstimator):
+    """Fill missing values with the column's training median, and a column with no value at all
+    with 0: the arithmetic of ``SimpleImputer(strategy="median", keep_empty_features=True)``.
+
+    Why not SimpleImputer: its median goes through numpy masked arrays. On training's matrix at
+    L (567,672 rows × 56 features) it took 7.5 s to fit, np.nanmedian 0.3 s, same medians.
+    """
+
+    def fit(self, X: np.ndarray, y: object = None) -> MedianImputer:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": such columns get 0
+            medians = np.nanmedian(np.asarray(X, dtype=float), axis=0)
+        self.statistics_ = np.nan_to_num(medians, nan=0.0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        return np.where(np.isnan(X), self.statistics_, X)
+
+
 def make_gb_pipeline(seed: int) -> Pipeline:
     """Histogram gradient boosting: handles missing values natively, fast on a million rows."""
     return Pipeline(
@@ -80,13 +100,18 @@ def make_gb_pipeline(seed: int) -> Pipeline:
 
 
 def make_logistic_pipeline(seed: int) -> Pipeline:
-    """Median-impute, signed log, standardize, L2 logistic regression."""
+    """Median-impute, signed log, standardize, L2 logistic regression.
+
+    Newton-Cholesky suits many rows and few features: at L (567,672 rows, 56 features) it
+    converged in 4 iterations and 2 s where lbfgs took 99 iterations and 8 s; out of time, the
+    logistic AUC was 0.8337 either way.
+    """
     return Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("impute", MedianImputer()),
             ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
             ("scale", StandardScaler()),
-            ("model", LogisticRegression(C=0.5, max_iter=2000, random_state=seed)),
+            ("model", LogisticRegression(C=0.5, solver="newton-cholesky", max_iter=2000, random_state=seed)),
         ]
     )
 

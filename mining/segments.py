@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mining.churn import signed_log1p, threads_for
+from mining.churn import MedianImputer, signed_log1p, threads_for
 from warehouse.config import Settings
 
 TIERS: tuple[str, ...] = ("platinum", "gold", "iron", "lead")
@@ -163,7 +162,7 @@ def fit_clusters(frame: pd.DataFrame, k: int, seed: int) -> tuple[Pipeline, pd.D
     X = active[list(CLUSTER_FEATURES)].to_numpy(dtype=float)
     pipe = Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("impute", MedianImputer()),
             ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
             ("scale", StandardScaler()),
             ("kmeans", KMeans(n_clusters=k, n_init=4, random_state=seed)),

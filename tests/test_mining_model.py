@@ -153,3 +153,25 @@ def test_reason_codes_name_the_features_that_push_risk_up():
     codes = reason_codes(logistic, customers, features, top=1, mask=mask)
     assert codes[0] == "days since last purchase high"
     assert codes[1] in ("orders in last 3 months low", "orders in last 12 months low")
+
+
+def test_median_imputer_fills_as_sklearn_simple_imputer_does():
+    import numpy as np
+    from sklearn.impute import SimpleImputer
+
+    from mining.churn import MedianImputer
+
+    X = np.array(
+        [
+            [1.0, np.nan, np.nan, 4.0],
+            [np.nan, 2.0, np.nan, 1.0],
+            [3.0, 8.0, np.nan, np.nan],
+            [10.0, np.nan, np.nan, 2.0],
+        ]
+    )
+    ours = MedianImputer().fit(X)
+    assert ours.statistics_.tolist() == [3.0, 5.0, 0.0, 2.0]  # the third column has no value: 0
+    theirs = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
+    new = np.array([[np.nan, np.nan, np.nan, np.nan], [7.0, 7.0, 7.0, 7.0]])
+    assert np.array_equal(ours.transform(new), theirs.transform(new))
+    assert ours.transform(new).tolist() == [[3.0, 5.0, 0.0, 2.0], [7.0, 7.0, 7.0, 7.0]]
