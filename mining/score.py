@@ -97,7 +97,9 @@ def score_frame(
             "pyramid_tier": pyramid_tier(feats, settings.tier_shares),
             "relationship_stage": relationship_stage(feats, settings),
             "rfm_segment": segment,
-            "segment_cluster": assign_clusters(artifact["clusters"], artifact["cluster_profiles"], feats),
+            "segment_cluster": assign_clusters(
+                artifact["clusters"], artifact["cluster_profiles"], feats, settings.threads
+            ),
             "model_version": version,
             "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
             "rfm_code": code,

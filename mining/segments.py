@@ -151,7 +151,9 @@ def rfm_segment(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return segment, code
 
 
-def fit_clusters(frame: pd.DataFrame, k: int, seed: int) -> tuple[Pipeline, pd.DataFrame]:
+def fit_clusters(
+    frame: pd.DataFrame, k: int, seed: int, max_threads: int = 2
+) -> tuple[Pipeline, pd.DataFrame]:
     """k-means on the behaviour of active customers, with a readable profile per cluster.
 
     Returns the fitted pipeline and a profile table (cluster, label, customers, share, and the
@@ -168,7 +170,7 @@ def fit_clusters(frame: pd.DataFrame, k: int, seed: int) -> tuple[Pipeline, pd.D
             ("kmeans", KMeans(n_clusters=k, n_init=4, random_state=seed)),
         ]
     )
-    with threadpool_limits(limits=threads_for(len(X), 2)):
+    with threadpool_limits(limits=threads_for(len(X), max_threads)):
         labels = pipe.fit_predict(X)
     z = pipe[:-1].transform(X)
     rows = []
@@ -197,13 +199,15 @@ def fit_clusters(frame: pd.DataFrame, k: int, seed: int) -> tuple[Pipeline, pd.D
     return pipe, pd.DataFrame(rows)
 
 
-def assign_clusters(pipe: Pipeline, profiles: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+def assign_clusters(
+    pipe: Pipeline, profiles: pd.DataFrame, frame: pd.DataFrame, max_threads: int = 2
+) -> np.ndarray:
     """The cluster label of each active row; 'inactive' for customers without a purchase in 12 months."""
     out = np.full(len(frame), "inactive", dtype=object)
     active = frame["is_active"].to_numpy(dtype=bool)
     if active.any():
         X = frame.loc[active, list(CLUSTER_FEATURES)].to_numpy(dtype=float)
-        with threadpool_limits(limits=threads_for(len(X), 2)):
+        with threadpool_limits(limits=threads_for(len(X), max_threads)):
             ids = pipe.predict(X)
         label_of = profiles.set_index("cluster")["label"]
         out[active] = label_of.reindex(ids).to_numpy()

@@ -243,7 +243,7 @@ def _train(
 
     latest = data_through(con) + timedelta(days=1)
     latest_feats = build_features(con, latest, settings.active_window_days, sample)
-    cluster_pipe, profiles = fit_clusters(latest_feats, clusters, seed)
+    cluster_pipe, profiles = fit_clusters(latest_feats, clusters, seed, settings.threads)
     # BG/NBD and Gamma-Gamma on the latest history: population parameters move slowly and the
     # fit costs far more than applying it, so scoring reuses them (as it reuses the churn model).
     value_fit_started = time.perf_counter()

@@ -175,3 +175,25 @@ def test_median_imputer_fills_as_sklearn_simple_imputer_does():
     new = np.array([[np.nan, np.nan, np.nan, np.nan], [7.0, 7.0, 7.0, 7.0]])
     assert np.array_equal(ours.transform(new), theirs.transform(new))
     assert ours.transform(new).tolist() == [[3.0, 5.0, 0.0, 2.0], [7.0, 7.0, 7.0, 7.0]]
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    # what OpenMP sees once scikit-learn has loaded it through a mining module
+    code = "import mining.churn, os, sklearn; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "passive"
+    env["OMP_WAIT_POLICY"] = "active"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "active"
+
+
+def test_openmp_threads_only_for_inputs_worth_waking_them():
+    from mining.churn import threads_for
+
+    assert [threads_for(49_999, 2), threads_for(50_000, 2), threads_for(10**6, 4)] == [1, 2, 4]
+    assert threads_for(10**6, 0) == 1
