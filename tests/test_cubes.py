@@ -305,6 +305,33 @@ def test_reconciliation_data_test_fails_on_a_tampered_cube(built: Built, tmp_pat
     assert statuses == ["fail"]
 
 
+def test_same_within_data_test_fails_on_an_order_split_across_channels(built: Built, tmp_path) -> None:
+    """fct_sales' same_within test (cube_sales counts an order once per cell) catches an order
+    whose lines disagree on their channel, and passes on the built rows."""
+    from dataclasses import replace
+
+    from warehouse.build import run_dbt
+
+    selector = ["test", "--select", "same_within_fct_sales_month__sales_channel__customer_key__order_id"]
+    copy = tmp_path / "split.duckdb"
+    shutil.copyfile(built.warehouse, copy)
+    settings = replace(built.settings, warehouse=copy, home=tmp_path)
+    [passed] = [r for r in run_dbt(settings, selector).result.results if r.node.resource_type == "test"]
+    assert (str(passed.status).lower(), passed.failures) == ("pass", 0)
+    con = duckdb.connect(str(copy))
+    con.execute(
+        """update marts.fct_sales
+        set sales_channel = case when sales_channel = 'store' then 'web' else 'store' end
+        where sales_line_id = (
+            select min(sales_line_id) from marts.fct_sales
+            where order_id = (select min(order_id) from marts.fct_sales group by order_id having count(*) > 1 limit 1)
+        )"""
+    )
+    con.close()
+    [failed] = [r for r in run_dbt(settings, selector).result.results if r.node.resource_type == "test"]
+    assert (str(failed.status).lower(), failed.failures) == ("fail", 1)
+
+
 def test_every_cube_level_equals_its_grouping_set_computed_alone(built: Built) -> None:
     """Each level of each cube, computed in one GROUPING SETS query with all the others, equals
     the same set computed alone (the bench's cube floor): the shortcuts that count rows or
