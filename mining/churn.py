@@ -134,9 +134,9 @@ def threads_for(rows: int, max_threads: int) -> int:
     Why: OpenMP's threads wait passively (mining/__init__.py), and waking them costs more than
     a small input's work. Fitting the churn model on the first rows of training's matrix at L,
     on 1 / 2 threads: 5,000 rows 0.37 / 0.79 s, 20,000 rows 1.02 / 1.31 s, 50,000 rows 2.28 /
-    2.03 s, 200,000 rows 9.08 / 6.29 s.
-    The pipeline runs one step at a time (one slot in the warehouse pool), so the cores are the
-    step's own; on a machine shared with other heavy jobs, ``threads: 1`` keeps it to one.
+    2.03 s, 200,000 rows 9.08 / 6.29 s. The pipeline runs one step at a time (one slot in the
+    warehouse pool), so the cores are the step's own; on a machine shared with other heavy
+    jobs, ``threads: 1`` keeps it to one.
     """
     return max(1, max_threads) if rows >= 50_000 else 1
 

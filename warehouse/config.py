@@ -61,6 +61,8 @@ class Settings:
     # DuckDB storage version written into published files, readable by 1.x drivers.
     published_storage_version: str = "v1.0.0"
     published_versions_kept: int = 5
+    # scikit-learn's threads in training and scoring, from 50,000 rows on (mining.churn.threads_for);
+    # 1 on a machine whose cores other heavy jobs share.
     threads: int = 2
 
     def to_json(self) -> str:
