@@ -767,22 +767,32 @@ def read_batch(
     skipped: list[FileResult] = []
     entries: list[Entry] = []
     for path in paths:
-        rel = path.relative_to(landing).as_posix()
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        current = known.get(rel)
-        if current and current[1] == sha:
-            skipped.append(FileResult(source.name, rel, "skipped", current[0]))
-            continue
-        readable, error, facts = decode(source, path, data)
-        replaces = current[0] if current else None
-        entries.append(
-            Entry(
-                next(file_ids), rel, delivery_date(path), sha, len(data), replaces, readable, error, **facts
-            )
+        read = read_entry(
+            source, path, path.relative_to(landing).as_posix(), delivery_date(path), known, file_ids
         )
+        (skipped if isinstance(read, FileResult) else entries).append(read)
     lines = lines_table(entries, quotes=source.format == "csv") if entries else None
     return Batch(source, skipped, entries, lines)
+
+
+def read_entry(
+    source: Source,
+    path: Path,
+    rel: str,
+    dt: date | None,
+    known: dict[str, tuple[int, str]],
+    file_ids: Iterator[int],
+) -> Entry | FileResult:
+    """Read, hash and decode one file, named ``rel`` in the manifest: the Entry to load (with the
+    next id of ``file_ids``), or its "skipped" result when ``known`` holds the same hash."""
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    current = known.get(rel)
+    if current and current[1] == sha:
+        return FileResult(source.name, rel, "skipped", current[0])
+    readable, error, facts = decode(source, path, data)
+    replaces = current[0] if current else None
+    return Entry(next(file_ids), rel, dt, sha, len(data), replaces, readable, error, **facts)
 
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, run_id: str) -> list[FileResult]:

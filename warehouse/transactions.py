@@ -8,24 +8,22 @@ replaced), bad rows go to ``raw._quarantine`` with a reason, and it all commits 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
 
 from warehouse.contracts import Source
 from warehouse.ingest import (
-    Entry,
     FileResult,
     commit_batch,
     connect,
     current_versions,
-    decode,
     drop_stage,
     fill_raw_text,
     load_lines,
     new_run_id,
     next_file_id,
+    read_entry,
     register_batch,
     sql_str,
     stage_csv,
@@ -102,16 +100,12 @@ def ingest_transactions(
         key=("customer_id",),
         grain="one row per purchase of a user-provided transaction log",
     )
-    data = file.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
     con = connect(Path(warehouse).resolve())
     try:
-        current = current_versions(con, "transactions").get(str(file))
-        if current and current[1] == sha:
-            return vars(FileResult("transactions", str(file), "skipped", current[0]))
-        readable, error, facts = decode(source, file, data)
-        replaces = current[0] if current else None
-        entry = Entry(next_file_id(con), str(file), None, sha, len(data), replaces, readable, error, **facts)
+        known = current_versions(con, "transactions")
+        entry = read_entry(source, file, str(file), None, known, iter([next_file_id(con)]))
+        if isinstance(entry, FileResult):
+            return vars(entry)
         register_batch(con, [entry])
         load_lines(con, [entry])
         if entry.error is None:
