@@ -285,51 +285,56 @@ def test_cube_financial_and_contacts_reconcile(built: Built) -> None:
         assert row.complaint_rate == pytest.approx(round(complaints[channel] / row.contacts, 4), abs=1e-4)
 
 
-def test_reconciliation_data_test_fails_on_a_tampered_cube(built: Built, tmp_path) -> None:
-    """The dbt data test that reconciles cube_sales with fct_sales catches a wrong cube row."""
+def _tampered_data_test(built: Built, tmp_path: Path, test: str, tamper: str) -> list[tuple[str, int]]:
+    """(status, failures) of the dbt data test `test` on a copy of the built warehouse, before
+    and after the copy is changed by the SQL `tamper`."""
     from dataclasses import replace
 
     from warehouse.build import run_dbt
 
     copy = tmp_path / "tampered.duckdb"
     shutil.copyfile(built.warehouse, copy)
-    con = duckdb.connect(str(copy))
-    con.execute(
-        "update cubes.cube_sales set net_sales_krw = net_sales_krw + 1"
-        " where kept_dimensions = 'month' and month = (select min(month) from cubes.cube_sales where month <> 'ALL')"
-    )
-    con.close()
     settings = replace(built.settings, warehouse=copy, home=tmp_path)
-    result = run_dbt(settings, ["test", "--select", "assert_cube_sales_reconciles_to_fct_sales"])
-    statuses = [str(r.status).lower() for r in result.result.results if r.node.resource_type == "test"]
-    assert statuses == ["fail"]
+
+    def run() -> tuple[str, int]:
+        results = run_dbt(settings, ["test", "--select", test]).result.results
+        [result] = [r for r in results if r.node.resource_type == "test"]
+        return str(result.status).lower(), result.failures
+
+    before = run()
+    con = duckdb.connect(str(copy))
+    con.execute(tamper)
+    con.close()
+    return [before, run()]
+
+
+def test_reconciliation_data_test_fails_on_a_tampered_cube(built: Built, tmp_path) -> None:
+    """The dbt data test that reconciles cube_sales with fct_sales catches a wrong cube row."""
+    [before, after] = _tampered_data_test(
+        built,
+        tmp_path,
+        "assert_cube_sales_reconciles_to_fct_sales",
+        "update cubes.cube_sales set net_sales_krw = net_sales_krw + 1"
+        " where kept_dimensions = 'month' and month = (select min(month) from cubes.cube_sales where month <> 'ALL')",
+    )
+    assert before[0] == "pass"
+    assert after[0] == "fail"
 
 
 def test_same_within_data_test_fails_on_an_order_split_across_channels(built: Built, tmp_path) -> None:
     """fct_sales' same_within test (cube_sales counts an order once per cell) catches an order
     whose lines disagree on their channel, and passes on the built rows."""
-    from dataclasses import replace
-
-    from warehouse.build import run_dbt
-
-    selector = ["test", "--select", "same_within_fct_sales_month__sales_channel__customer_key__order_id"]
-    copy = tmp_path / "split.duckdb"
-    shutil.copyfile(built.warehouse, copy)
-    settings = replace(built.settings, warehouse=copy, home=tmp_path)
-    [passed] = [r for r in run_dbt(settings, selector).result.results if r.node.resource_type == "test"]
-    assert (str(passed.status).lower(), passed.failures) == ("pass", 0)
-    con = duckdb.connect(str(copy))
-    con.execute(
+    assert _tampered_data_test(
+        built,
+        tmp_path,
+        "same_within_fct_sales_month__sales_channel__customer_key__order_id",
         """update marts.fct_sales
         set sales_channel = case when sales_channel = 'store' then 'web' else 'store' end
         where sales_line_id = (
             select min(sales_line_id) from marts.fct_sales
             where order_id = (select min(order_id) from marts.fct_sales group by order_id having count(*) > 1 limit 1)
-        )"""
-    )
-    con.close()
-    [failed] = [r for r in run_dbt(settings, selector).result.results if r.node.resource_type == "test"]
-    assert (str(failed.status).lower(), failed.failures) == ("fail", 1)
+        )""",
+    ) == [("pass", 0), ("fail", 1)]
 
 
 def test_every_cube_level_equals_its_grouping_set_computed_alone(built: Built) -> None:
