@@ -289,23 +289,46 @@ def test_a_late_login_restitches_sessions_built_before_it_arrived(batches: dict)
     assert all(second[s] == how for s, how in first.items() if s not in restitched)
 
 
-def test_each_incremental_run_tests_rows_past_the_previous_high_water(batches: dict) -> None:
-    """ops.dbt_incremental_runs holds, per build, the high-water mark the model's data tests
-    filter on: the beginning of time for the first build and the full refresh, then the
-    table's latest load before each incremental build."""
-    with duckdb.connect(str(batches["settings"].warehouse), read_only=True) as con:
-        recorded = [
-            r[0]
-            for r in con.execute(
-                "select high_water from ops.dbt_incremental_runs where model = 'stg_web_events__events'"
-                " order by recorded_at"
-            ).fetchall()
-        ]
+def _marks(warehouse: Path, model: str) -> list[tuple[datetime, bool | None]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select high_water, passed from ops.dbt_incremental_runs where model = ? order by recorded_at",
+            [model],
+        ).fetchall()
+
+
+def test_builds_without_tests_leave_the_high_water_mark_where_tests_last_passed(batches: dict) -> None:
+    """ops.dbt_incremental_runs holds, per build, the mark the model's data tests filter on. The
+    fixture's incremental builds ran no tests, so none of them moved it from the beginning of
+    time: the next build with tests (here the full refresh) tests every row."""
     beginning = datetime(1900, 1, 1)
     after = batches["events_high_water_after_batch"]
     assert len(after) == len(BATCHES) + 1  # the batches and the corrected files
-    assert recorded == [beginning, *after, beginning]
-    assert after == sorted(set(after))  # strictly increasing
+    assert after == sorted(set(after))  # the table's latest load grew with each batch
+    marks = _marks(batches["settings"].warehouse, "stg_web_events__events")
+    assert marks == [(beginning, False)] * (len(after) + 1) + [(beginning, True)]
+
+
+def test_a_rerun_tests_again_the_rows_a_failed_run_rejected(batches: dict, tmp_path: Path) -> None:
+    """A run whose data tests fail leaves its rows in the table. The next run must test them
+    again, not only the rows loaded since: before, a plain rerun passed and let them through."""
+    settings = replace(batches["settings"], warehouse=tmp_path / "build.duckdb")
+    shutil.copyfile(batches["settings"].warehouse, settings.warehouse)
+    model = "stg_web_events__events"
+    build(settings, select=model)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        tested = con.execute(EVENTS_HIGH_WATER).fetchone()[0]
+        # An event without a session (ingest would quarantine it), loaded after every other row.
+        con.execute(
+            """insert into raw.web_events by name
+            select * replace (event_id || '-x' as event_id, null as session_id, _line + 1000000 as _line,
+                              (select max(_loaded_at) from raw.web_events) + interval 1 minute as _loaded_at)
+            from raw.web_events limit 1"""
+        )
+    for _ in range(2):
+        with pytest.raises(BuildError, match="not_null_stg_web_events__events_session_id"):
+            build(settings, select=model)
+    assert _marks(settings.warehouse, model)[-3:] == [(tested, True), (tested, False), (tested, False)]
 
 
 def test_the_last_batch_corrected_every_wrong_file_of_its_days(batches: dict) -> None:
