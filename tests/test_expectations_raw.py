@@ -151,7 +151,13 @@ def test_a_second_day_validates_only_that_days_rows(settings) -> None:
     assert _observed_rows(settings, "day2") == 7
 
 
-def test_a_key_loaded_again_on_a_later_day_fails_that_day(settings) -> None:
+def _day2(landing: Path, rows: list[str]) -> None:
+    (landing / "surveys" / "dt=2024-02-02" / "surveys_20240202.csv").write_text(
+        SURVEY_HEADER + "".join(r + "\n" for r in rows)
+    )
+
+
+def test_a_key_loaded_again_on_a_later_day_fails_until_corrected(settings) -> None:
     landing = settings.home / "landing"
     _surveys(
         landing,
@@ -173,11 +179,29 @@ def test_a_key_loaded_again_on_a_later_day_fails_that_day(settings) -> None:
         "ExpectColumnValuesToBeUnique",
         "response_id",
     )
-    # Day 3 re-sends S3 verbatim: an exact duplicate of an earlier row is one row, no failure.
+    # A rerun under a new run id loads nothing new, and still checks day 2's rejected rows.
+    ingest(settings.warehouse, landing, run_id="rerun")
+    result = validate_raw(settings.warehouse, "rerun", settings)
+    assert (result["success"], result["critical_failures"], result["rows"]) == (False, 1, {"raw.surveys": 3})
+    # Day 2's corrected file drops the clashing S1: it replaces the first one and passes.
+    _day2(landing, ["S3,C3,nps,2024-02-02 10:00:00,7,store,"])
+    ingest(settings.warehouse, landing, run_id="corrected")
+    result = validate_raw(settings.warehouse, "corrected", settings)
+    assert (result["success"], result["critical_failures"], result["rows"]) == (True, 0, {"raw.surveys": 1})
+    # Day 3 re-sends S3 verbatim: an exact duplicate of an earlier row is one row, no failure;
+    # the files passed before are not read again.
     _surveys(landing, "2024-02-03", ["S3,C3,nps,2024-02-02 10:00:00,7,store,"])
     ingest(settings.warehouse, landing, run_id="day3")
     result = validate_raw(settings.warehouse, "day3", settings)
     assert (result["success"], result["critical_failures"], result["rows"]) == (True, 0, {"raw.surveys": 1})
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        marked = con.execute("select path, status, validated_by from raw._files order by file_id").fetchall()
+    assert marked == [
+        ("surveys/dt=2024-02-01/surveys_20240201.csv", "loaded", "day1"),
+        ("surveys/dt=2024-02-02/surveys_20240202.csv", "replaced", None),
+        ("surveys/dt=2024-02-02/surveys_20240202.csv", "loaded", "corrected"),
+        ("surveys/dt=2024-02-03/surveys_20240203.csv", "loaded", "day3"),
+    ]
 
 
 # ---- a first run validates big sources in parts (expectations.raw.BATCH_ROWS) -------------------
@@ -222,7 +246,8 @@ def test_a_duplicate_key_far_apart_is_caught_in_parts(settings, monkeypatch: pyt
     ingest(settings.warehouse, landing, run_id="big")
     monkeypatch.setattr(raw, "BATCH_ROWS", 100)
     with duckdb.connect(str(settings.warehouse)) as con:
-        parts = list(raw._frames(con, SOURCES["surveys"], "big", 3, ["response_id", "score"]))
+        files = raw._pending(con, SOURCES["surveys"], "big")
+        parts = list(raw._frames(con, SOURCES["surveys"], files, 3, ["response_id", "score"]))
     # three parts of about 100 rows; each key in exactly one, the two S00010 rows together
     assert sum(len(p) for p in parts) == 300 and max(len(p) for p in parts) < 150
     assert sorted(len(p[p.response_id == "S00010"]) for p in parts) == [0, 0, 2]

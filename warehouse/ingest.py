@@ -932,7 +932,8 @@ def commit_batch(
             )
         # One statement for the batch, its values as lists (executemany costs milliseconds per row).
         con.execute(
-            f"""insert into {SCHEMA}._files
+            f"""insert into {SCHEMA}._files (file_id, source, path, dt, sha256, bytes, rows_read,
+                rows_loaded, rows_quarantined, status, run_id, loaded_at, detail)
             select unnest($1::bigint[]), unnest($2::varchar[]), unnest($3::varchar[]), unnest($4::date[]),
                    unnest($5::varchar[]), unnest($6::bigint[]), unnest($7::bigint[]), unnest($8::bigint[]),
                    unnest($9::bigint[]), unnest($10::varchar[]), unnest($11::varchar[]), now()::timestamp,

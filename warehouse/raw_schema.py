@@ -3,8 +3,9 @@
 Every raw table is a contract's columns in file order with the declared DuckDB types, then the
 lineage columns that tie each row to the file and line it came from. The bookkeeping tables
 (``_files``, ``_quarantine``, ``_validation``) are what lets a data engineer answer "was this
-file loaded, once, and where did each of its rows go?". Tables are created if missing and
-never altered, so this runs at the start of every ingest.
+file loaded, once, and where did each of its rows go?". Tables are created if missing, so this
+runs at the start of every ingest; a ``_files`` made before ``validated_by`` (the run whose raw
+suite passed the file's rows) gains the column.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ create table if not exists {SCHEMA}._files (
     status varchar not null,
     run_id varchar,
     loaded_at timestamp,
-    detail varchar
+    detail varchar,
+    validated_by varchar
 )"""
 
 QUARANTINE_DDL = f"""
@@ -80,6 +82,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     for ddl in (FILES_DDL, QUARANTINE_DDL, VALIDATION_DDL.format(schema=SCHEMA)):
         con.execute(ddl)
+    con.execute(f"alter table {SCHEMA}._files add column if not exists validated_by varchar")
     for source in SOURCES.values():
         con.execute(table_ddl(source.name, source.columns))
         for nested in source.nested:
