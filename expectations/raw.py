@@ -15,17 +15,18 @@ daily run reads one day, not the whole history, and a rerun of a stopped day (un
 id: it loads nothing new) checks the rejected rows again instead of letting them through.
 Uniqueness is the one fact that reaches across runs: the batch also holds the earlier rows
 whose key is a key of the batch (found on the key columns of the whole table), so a key loaded
-twice, on two days, is caught on the second. Exact duplicate rows are
-collapsed: feeds repeat rows verbatim, those load and staging dedupes them, so "unique key"
-means no two *different* rows share a key. Keys: event sources, the contract key; versioned
-sources, the key including the version column; snapshot sources and referrals, the key within
-one delivery (the key plus ``_file_id``). Freshness: the newest event of the run's rows is at
-most FRESHNESS_DAYS older than the run's latest delivery date.
+twice, on two days, is caught on the second. Exact duplicate rows are collapsed: feeds repeat
+rows verbatim, those load and staging dedupes them, so "unique key" means no two *different*
+rows share a key. Keys: event sources, the contract key; versioned sources, the key including
+the version column; snapshot sources and referrals, the key within one delivery (the key plus
+``_file_id``). Freshness: the newest event of the batch is at most FRESHNESS_DAYS older than
+its latest delivery date.
 
-A run that loaded more than BATCH_ROWS rows of a source (the first run loads the whole history)
-validates them in parts split by a hash of the contract key: rows sharing a key (and exact
-duplicates) meet in one part, so uniqueness is still checked across the whole batch; counts add up over the parts and the
-freshness maximum is taken over all of them (``expectations.runner.run_suite_in_parts``).
+A batch of more than BATCH_ROWS rows of a source (the first run loads the whole history) is
+validated in parts split by a hash of the contract key: rows sharing a key (and exact
+duplicates) meet in one part, so uniqueness is still checked across the whole batch; counts
+add up over the parts and the freshness maximum is taken over all of them
+(``expectations.runner.run_suite_in_parts``).
 """
 
 from __future__ import annotations
