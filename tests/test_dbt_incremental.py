@@ -318,7 +318,7 @@ def test_a_rerun_tests_again_the_rows_a_failed_run_rejected(batches: dict, tmp_p
     build(settings, select=model)
     with duckdb.connect(str(settings.warehouse)) as con:
         tested = con.execute(EVENTS_HIGH_WATER).fetchone()[0]
-        # An event without a session (ingest would quarantine it), loaded after every other row.
+        # An event without a session (ingest loads it: session_id is no key column), loaded last.
         con.execute(
             """insert into raw.web_events by name
             select * replace (event_id || '-x' as event_id, null as session_id, _line + 1000000 as _line,
