@@ -30,8 +30,14 @@
     select 1  {#- the hook's own statement: the work is done above #}
 {%- endmacro %}
 
+{#- Is a model with this materialization and meta incremental by load, the kind whose tests
+    check the rows past its mark? (The cubes are incremental by difference.) -#}
+{% macro incremental_by_load(materialized, meta) -%}
+    {{ return(materialized == 'incremental' and not (meta or {}).get('cube')) }}
+{%- endmacro %}
+
 {% macro record_high_water() -%}
-    {%- if config.get('materialized') == 'incremental' and not config.get('meta', {}).get('cube') -%}
+    {%- if incremental_by_load(config.get('materialized'), config.get('meta')) -%}
     insert into ops.dbt_incremental_runs (invocation_id, model, high_water, recorded_at)
     select
         '{{ invocation_id }}',
@@ -66,8 +72,8 @@
     {%- endfor -%}
     {%- set passed = [] -%}
     {%- for result in results
-        if result.node.resource_type == 'model' and result.node.config.materialized == 'incremental'
-        and not result.node.config.meta.get('cube') -%}
+        if result.node.resource_type == 'model'
+        and incremental_by_load(result.node.config.materialized, result.node.config.meta) -%}
         {%- set check = namespace(ok=status[result.node.unique_id] == 'success', tests=0, ran=0) -%}
         {%- for node in graph.nodes.values()
             if node.resource_type == 'test' and result.node.unique_id in node.depends_on.nodes -%}
@@ -108,9 +114,9 @@
 {% macro incremental_model_name(relation) -%}
     {%- if execute and relation.identifier is defined -%}
         {%- for node in graph.nodes.values() -%}
-            {%- if node.resource_type == 'model' and node.config.materialized == 'incremental'
-                and not node.config.meta.get('cube')
-                and node.alias == relation.identifier and node.schema == relation.schema -%}
+            {%- if node.resource_type == 'model' and node.alias == relation.identifier
+                and node.schema == relation.schema
+                and incremental_by_load(node.config.materialized, node.config.meta) -%}
                 {%- do return(node.alias) -%}
             {%- endif -%}
         {%- endfor -%}
