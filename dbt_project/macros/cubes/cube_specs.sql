@@ -74,15 +74,24 @@
         left join products on sales.product_key = products.product_key
     ),
 
+    {#- One sort for both flags: an order's positive lines first, by category, then line. The
+        order's first positive line is the least of them; a category's is the one that follows
+        another category. (A row_number() per flag sorted the lines twice: at L 19.3 s against
+        14.9 s.) #}
     flagged as (
         select
             *,
-            case when net_sales_krw > 0 and row_number() over (
-                partition by order_id, net_sales_krw > 0 order by sales_line_id
-            ) = 1 then 1 else 0 end as is_order_sale,
-            case when net_sales_krw > 0 and row_number() over (
-                partition by order_id, category, net_sales_krw > 0 order by sales_line_id
-            ) = 1 then 1 else 0 end as is_order_category_sale,
+            case when net_sales_krw > 0 and sales_line_id = min(
+                case when net_sales_krw > 0 then sales_line_id end
+            ) over (
+                partition by order_id
+                order by net_sales_krw > 0 desc, category, sales_line_id
+                rows between unbounded preceding and unbounded following
+            ) then 1 else 0 end as is_order_sale,
+            case when net_sales_krw > 0 and category is distinct from lag(category) over (
+                partition by order_id
+                order by net_sales_krw > 0 desc, category, sales_line_id
+            ) then 1 else 0 end as is_order_category_sale,
         from base
     ),
 

@@ -57,21 +57,14 @@ events as (
 ),
 {% endif %}
 
-ranked_events as (
-    select
-        events.*,
-        row_number() over (partition by session_id order by event_at, event_id) as event_rank
-    from events
-),
-
 sessions as (
     select
         session_id,
         min(event_at) as session_start,
         max(event_at) as session_end,
-        max(case when event_rank = 1 then anonymous_id end) as anonymous_id,
-        max(case when event_rank = 1 then channel end) as channel,
-        max(case when event_rank = 1 then customer_id end) as first_event_customer_id,
+        {{ first_by('anonymous_id', ['event_at', 'event_id']) }} as anonymous_id,
+        {{ first_by('channel', ['event_at', 'event_id']) }} as channel,
+        {{ first_by('customer_id', ['event_at', 'event_id']) }} as first_event_customer_id,
         max(customer_id) as session_customer_id,
         count(*) as events,
         max(
@@ -86,7 +79,7 @@ sessions as (
         ) as deepest_step,
         max(utm_campaign) as utm_campaign,
         max(_loaded_at) as _loaded_at
-    from ranked_events
+    from events
     group by session_id
 ),
 
