@@ -1,7 +1,7 @@
 {#- Aggregate: `expression` on the group's first row by `order_by` (a list of columns, ascending,
     NULLs last), NULL when that row's value is NULL: the first row's value in one hash
     aggregate, where a row_number() window would sort every row first (at L,
-    int_web_sessions_identified's full build took 29.3 s with the window, 19.1 s without). -#}
+    int_web_sessions_identified's query took 29.3 s with the window, 19.1 s without). -#}
 {% macro first_by(expression, order_by) -%}
     {{ return(adapter.dispatch('first_by', 'crmwh')(expression, order_by)) }}
 {%- endmacro %}
