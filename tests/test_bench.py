@@ -13,6 +13,8 @@ import duckdb
 import pytest
 
 from warehouse import bench
+from warehouse.build import storage_settings
+from warehouse.config import load_settings
 
 # A cube in the shape the cubes' macros compile to (cube_grouping_flags, cube_per_set,
 # cube_dimension_columns).
@@ -135,6 +137,29 @@ def test_model_order_puts_parents_first() -> None:
     assert [n["unique_id"] for n in bench.model_order(manifest)] == ["model.p.a", "model.p.b", "model.p.c"]
     view = {"config": {"materialized": "view"}, "relation_name": '"w"."s"."v"', "compiled_code": "select 1"}
     assert bench.direct_sql(view) == 'create or replace view "w"."s"."v" as (\nselect 1\n)'
+
+
+def test_the_floor_writes_tables_as_the_build_profile_does(tmp_path: Path) -> None:
+    # the profile's fixed settings, not its templated memory limit
+    settings = storage_settings(load_settings())
+    assert settings == {"disabled_compression_methods": "fsst"}
+    methods = {}
+    for name, configured in (("default", {}), ("profile", settings)):
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        for key, value in configured.items():
+            con.execute(f"set {key} = '{value}'")
+        con.execute(
+            "create table t as select 'customer-' || (i % 50000) || '-of-the-loyalty-program' as s from range(300000) as r(i)"
+        )
+        con.execute("checkpoint")
+        methods[name] = {
+            m
+            for (m,) in con.execute(
+                "select distinct compression from pragma_storage_info('t') where segment_type = 'VARCHAR'"
+            ).fetchall()
+        }
+        con.close()
+    assert "FSST" in methods["default"] and "FSST" not in methods["profile"]
 
 
 def test_node_names_drop_the_test_hash() -> None:

@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from warehouse.build import AFTER_SCORING, BEFORE_SCORING
+from warehouse.build import AFTER_SCORING, BEFORE_SCORING, storage_settings
 from warehouse.config import PROJECT_ROOT
 
 SCALES: dict[str, int] = {"S": 10_000, "M": 100_000, "L": 1_000_000}
@@ -474,6 +474,9 @@ def stage_dbt_floor(manifest: str, warehouse_copy: str) -> dict[str, Any]:
     timings = []
     started = time.perf_counter()
     with duckdb.connect(str(copy)) as con:
+        # written as dbt writes them (dbt-duckdb SETs the profile's settings on its cursors)
+        for name, value in storage_settings(settings).items():
+            con.execute(f"set {name} = '{value}'")
         for schema in sorted({n["schema"] for n in nodes}):
             con.execute(f'create schema if not exists "{schema}"')
         for node in nodes:

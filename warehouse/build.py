@@ -58,6 +58,16 @@ def _warehouse_env(settings: Settings):
                 os.environ[name] = value
 
 
+def storage_settings(settings: Settings) -> dict[str, str]:
+    """The build profile's fixed DuckDB settings (those without Jinja), such as its compression:
+    what must be SET to write tables as dbt writes them (the bench's floor)."""
+    import yaml
+
+    profile = yaml.safe_load((Path(settings.dbt_project) / "profiles.yml").read_text())
+    values = profile["crmwh"]["outputs"]["build"].get("settings", {})
+    return {name: str(value) for name, value in values.items() if "{{" not in str(value)}
+
+
 def run_dbt(settings: Settings, args: list[str]) -> Any:
     """Invoke one dbt command in-process with the project, profile and artifact paths set."""
     from dbt.cli.main import dbtRunner
