@@ -36,6 +36,8 @@
     positive line in each category (is_order_category_sale). An order lies in one unit, so
     the flags come out the same for a unit's rows alone. -#}
 {% macro cube_sales_rows(units) -%}
+    {#- Both flags read the lines in this order, so one sort serves both (see flagged). -#}
+    {%- set order_lines = 'partition by order_id order by net_sales_krw > 0 desc, category, sales_line_id' -%}
     with
 
     sales as (
@@ -84,13 +86,11 @@
             case when net_sales_krw > 0 and sales_line_id = min(
                 case when net_sales_krw > 0 then sales_line_id end
             ) over (
-                partition by order_id
-                order by net_sales_krw > 0 desc, category, sales_line_id
+                {{ order_lines }}
                 rows between unbounded preceding and unbounded following
             ) then 1 else 0 end as is_order_sale,
             case when net_sales_krw > 0 and category is distinct from lag(category) over (
-                partition by order_id
-                order by net_sales_krw > 0 desc, category, sales_line_id
+                {{ order_lines }}
             ) then 1 else 0 end as is_order_category_sale,
         from base
     ),

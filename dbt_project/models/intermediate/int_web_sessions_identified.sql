@@ -57,14 +57,16 @@ events as (
 ),
 {% endif %}
 
+{#- The session's first event, the one all three first_by() fields come from. #}
+{%- set first_event = ['event_at', 'event_id'] %}
 sessions as (
     select
         session_id,
         min(event_at) as session_start,
         max(event_at) as session_end,
-        {{ first_by('anonymous_id', ['event_at', 'event_id']) }} as anonymous_id,
-        {{ first_by('channel', ['event_at', 'event_id']) }} as channel,
-        {{ first_by('customer_id', ['event_at', 'event_id']) }} as first_event_customer_id,
+        {{ first_by('anonymous_id', first_event) }} as anonymous_id,
+        {{ first_by('channel', first_event) }} as channel,
+        {{ first_by('customer_id', first_event) }} as first_event_customer_id,
         max(customer_id) as session_customer_id,
         count(*) as events,
         max(
