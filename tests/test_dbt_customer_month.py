@@ -7,8 +7,11 @@ the way production does it. Then, as in production:
    row of January, February and April is marked (complaints = -1): April is the window's month
    and must be rewritten whole; in January and February only customers whose history as a
    whole can have changed (a new version, a points entry, activity on the new day) may be;
-2. a corrected POS file for a January day is re-delivered (one line's qty + 1) and the same
-   day is built again: January must be rewritten from the corrected fact;
+2. a corrected POS file for a January day is re-delivered (one line's qty + 1), with a
+   corrected points file for a January day that drops one customer's only entry of the day, and
+   a new file that delivers another January entry again for another customer. The days are
+   built again: January must be rewritten from the corrected fact, and the two customers who
+   lost an entry keep their balances from January on without it (no new row names them);
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear;
 4. a full refresh of a copy of the warehouse must give exactly the incremental table.
@@ -68,6 +71,43 @@ def _correct_a_january_line(landing: Path) -> dict:
                     path.write_text("\n".join(lines) + "\n")
                     return {"day": date(2024, 1, day), "customer_id": customer, "unit_price": int(fields[7])}
     raise AssertionError("no identified January POS sale line in the generated set")
+
+
+def _drop_a_january_points_entry(landing: Path) -> dict:
+    """Drop from a mid-January points file an entry whose customer has no other entry there."""
+    for day in range(10, 20):
+        for path in sorted((landing / "loyalty_points" / f"dt=2024-01-{day:02d}").glob("*.csv")):
+            header, *lines = path.read_text().splitlines()
+            customers = [line.split(",")[1].strip('"') for line in lines]
+            for i, line in enumerate(lines):
+                points = int(line.split(",")[3])
+                if customers[i] and customers.count(customers[i]) == 1 and points:
+                    path.write_text("\n".join([header, *lines[:i], *lines[i + 1 :]]) + "\n")
+                    return {"day": date(2024, 1, day), "customer_id": customers[i], "points": points}
+    raise AssertionError("no January points entry of a customer alone in its file")
+
+
+def _move_a_january_points_entry(landing: Path, day: date, keep: str) -> dict:
+    """Deliver the day's first entry with points whose customer is not `keep` again, a day
+    later in a file of its own, for another customer of the month's points files."""
+    path = next((landing / "loyalty_points" / f"dt={day.isoformat()}").glob("*.csv"))
+    header, *lines = path.read_text().splitlines()
+    fields = next(
+        f for f in (line.split(",") for line in lines) if f[1].strip('"') not in ("", keep) and int(f[3])
+    )
+    moved = {"customer_id": fields[1].strip('"'), "points": int(fields[3])}
+    january = sorted(
+        {
+            line.split(",")[1]
+            for p in (landing / "loyalty_points").glob("dt=2024-01-*/*.csv")
+            for line in p.read_text().splitlines()[1:]
+        }
+        - {'""', f'"{keep}"', fields[1]}
+    )
+    fields[1] = january[0]
+    later = landing / "loyalty_points" / f"dt={(day + timedelta(days=1)).isoformat()}"
+    (later / "loyalty_points_moved.csv").write_text(f"{header}\n{','.join(fields)}\n")
+    return {**moved, "day": day + timedelta(days=1)}
 
 
 def _add_a_purchase(landing: Path, day: date, customer_id: str) -> None:
@@ -145,17 +185,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         )
         con.execute("drop table main.saved")
 
-    # 2. A corrected January file, re-delivered.
+    # 2. A corrected January POS file and a corrected January points file, re-delivered; then
+    # on its own, a January points entry delivered again for another customer.
     corrected = _correct_a_january_line(landing)
+    dropped = _drop_a_january_points_entry(landing)
     month_net = """select net_sales_krw, _loaded_at from marts.fct_customer_month
                    where customer_id = ? and month = '2024-01'"""
+    balances = """select month, points_balance from marts.fct_customer_month
+                  where customer_id = ? and month >= '2024-01' order by month"""
     with duckdb.connect(wh, read_only=True) as con:
         before = con.execute(month_net, [corrected["customer_id"]]).fetchone()
+        balances_before = [con.execute(balances, [dropped["customer_id"]]).fetchall()]
         high_water = con.execute("select max(_loaded_at) from marts.fct_customer_month").fetchone()[0]
-    ingest(settings.warehouse, landing, days=[corrected["day"]])
+    ingest(settings.warehouse, landing, days=sorted({corrected["day"], dropped["day"]}))
+    _build(settings, NEXT_DAY)
+    moved = _move_a_january_points_entry(landing, dropped["day"], keep=dropped["customer_id"])
+    with duckdb.connect(wh, read_only=True) as con:
+        balances_after = [con.execute(balances, [dropped["customer_id"]]).fetchall()]
+        balances_before.append(con.execute(balances, [moved["customer_id"]]).fetchall())
+    ingest(settings.warehouse, landing, days=[moved["day"]])
     _build(settings, NEXT_DAY)
     with duckdb.connect(wh, read_only=True) as con:
         after = con.execute(month_net, [corrected["customer_id"]]).fetchone()
+        balances_after.append(con.execute(balances, [moved["customer_id"]]).fetchall())
         january = con.execute(
             """select
                    (select sum(net_sales_krw) from marts.fct_customer_month where month = '2024-01'),
@@ -206,6 +258,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "after": after,
         "high_water": high_water,
         "january": january,
+        "lost": [dropped["points"], moved["points"]],
+        "balances_before": balances_before,
+        "balances_after": balances_after,
         "returned_months": returned_months,
         "incremental": incremental,
         "full": full,
@@ -232,6 +287,15 @@ def test_late_correction_to_an_old_month_is_picked_up(runs: dict) -> None:
     assert loaded_before <= runs["high_water"] < loaded_after
     snapshot, facts = runs["january"]
     assert snapshot == facts
+
+
+def test_a_points_entry_dropped_or_moved_away_leaves_every_later_balance(runs: dict) -> None:
+    for before, after, points in zip(
+        runs["balances_before"], runs["balances_after"], runs["lost"], strict=True
+    ):
+        assert len(before) >= 4  # January to April
+        assert [month for month, _ in after] == [month for month, _ in before]
+        assert [balance for _, balance in after] == [balance - points for _, balance in before]
 
 
 def test_late_return_of_a_closed_account_reopens_its_months(runs: dict) -> None:

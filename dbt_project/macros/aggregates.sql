@@ -15,3 +15,16 @@
 {% macro duckdb__first_by(expression, order_by) -%}
     arg_min_null({{ expression }}, row({{ order_by | join(', ') }}))
 {%- endmacro %}
+
+{#- Aggregate: `expression` on the group's last row by `order_by` (as first_by, descending). -#}
+{% macro last_by(expression, order_by) -%}
+    {{ return(adapter.dispatch('last_by', 'crmwh')(expression, order_by)) }}
+{%- endmacro %}
+
+{% macro default__last_by(expression, order_by) -%}
+    max_by({{ expression }}, struct({{ order_by | join(', ') }}))
+{%- endmacro %}
+
+{% macro duckdb__last_by(expression, order_by) -%}
+    arg_max_null({{ expression }}, row({{ order_by | join(', ') }}))
+{%- endmacro %}

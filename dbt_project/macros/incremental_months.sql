@@ -296,10 +296,13 @@
       - a loyalty-points entry loaded after it (the balance is cumulative: an entry, or a
         re-delivered entry moved to another day, changes every later month);
       - a span below the plan's start that no longer matches the table's rows: a return
-        after the closing month, activity before signup, or such activity corrected away.
+        after the closing month, activity before signup, or such activity corrected away;
+      - with `check_balances` (points_corrected_after): a points balance below the plan's
+        start that no longer matches the entries, e.g. an entry that a corrected file dropped
+        (its deleted rows name no customer) or that moved to another customer.
     Everything else in an older month depends only on that month's facts and finance rows,
     which the plan's months cover. Must run before the table's rows are deleted. -#}
-{% macro customer_month_keys(plan) -%}
+{% macro customer_month_keys(plan, check_balances=false) -%}
     {%- set below = date_literal(plan.start) -%}
     {%- set last_below = 'cast(' ~ dbt.dateadd('month', -1, below) ~ ' as date)' -%}
     {%- set high_water = "cast('" ~ plan.high_water ~ "' as timestamp)" -%}
@@ -330,11 +333,41 @@
     ),
 
     old_below as (
-        select customer_id, min(month_start) as first_month, max(month_start) as last_month
+        select
+            customer_id,
+            min(month_start) as first_month,
+            max(month_start) as last_month
+            {%- if check_balances %},
+            {{ last_by('points_balance', ['month_start']) }} as last_balance
+            {%- endif %}
         from {{ this }}
         where month_start < {{ below }}
         group by customer_id
     ),
+    {%- if check_balances %}
+
+    -- A month's balance is the sum of the entries before the next month (earlier ones than the
+    -- customer's first month included).
+    points_below as (
+        select
+            old_below.customer_id,
+            sum(entries.points) as points
+        from old_below
+        inner join {{ ref('stg_loyalty_points__entries') }} as entries
+            on entries.customer_id = old_below.customer_id
+            and entries.entry_at < cast({{ dbt.dateadd('month', 1, 'old_below.last_month') }} as timestamp)
+        where entries.entry_at < cast({{ below }} as timestamp)
+        group by old_below.customer_id
+    ),
+
+    drifted as (
+        select old_below.customer_id
+        from old_below
+        left join points_below
+            on points_below.customer_id = old_below.customer_id
+        where old_below.last_balance <> coalesce(points_below.points, 0)
+    ),
+    {%- endif %}
 
     moved as (
         select coalesce(new_below.customer_id, old_below.customer_id) as customer_id
@@ -348,11 +381,31 @@
     )
 
     select customer_id from moved
+    {%- if check_balances %}
+    union
+    select customer_id from drifted
+    {%- endif %}
     union
     select customer_id from versions where _loaded_at > {{ high_water }}
     union
     select customer_id from {{ source('raw', 'loyalty_points') }}
     where _loaded_at > {{ high_water }} and customer_id is not null
+{%- endmacro %}
+
+{#- Whether loyalty points entries may have left a customer since `high_water`: a points file
+    was corrected (the rows it replaced are deleted, and name no customer), or an entry was
+    delivered again (its earlier version may name another customer). -#}
+{% macro points_corrected_after(high_water) -%}
+    {%- set after = "cast('" ~ high_water ~ "' as timestamp)" -%}
+    {%- set result = run_query(
+        "select exists (select 1 from " ~ source('raw', '_files') ~ " where source = 'loyalty_points'"
+        ~ " and loaded_at > " ~ after ~ " and path in (select path from " ~ source('raw', '_files')
+        ~ " where source = 'loyalty_points' and status = 'replaced'))"
+        ~ " or exists (select 1 from " ~ source('raw', 'loyalty_points') ~ " where _loaded_at <= " ~ after
+        ~ " and entry_id in (select entry_id from " ~ source('raw', 'loyalty_points')
+        ~ " where _loaded_at > " ~ after ~ "))"
+    ) -%}
+    {{ return(result.columns[0].values()[0]) }}
 {%- endmacro %}
 
 {#- fct_customer_month's pre-hook. Besides the keys and their finance rows, it keeps the
@@ -373,7 +426,7 @@
             ~ in_rewritten_months({'start': modules.datetime.date(9999, 1, 1), 'months': plan.months},
                 'month_start', 'month_start') ~ ')'
         )) -%}
-        {{ rewrite_months(plan, customer_month_keys(plan), extracts=[
+        {{ rewrite_months(plan, customer_month_keys(plan, points_corrected_after(plan.high_water)), extracts=[
             {
                 'name': 'finance',
                 'relation': ref('stg_finance_monthly__customer_months'),
