@@ -397,15 +397,23 @@
     delivered again (its earlier version may name another customer). -#}
 {% macro points_corrected_after(high_water) -%}
     {%- set after = "cast('" ~ high_water ~ "' as timestamp)" -%}
-    {%- set result = run_query(
-        "select exists (select 1 from " ~ source('raw', '_files') ~ " where source = 'loyalty_points'"
-        ~ " and loaded_at > " ~ after ~ " and path in (select path from " ~ source('raw', '_files')
-        ~ " where source = 'loyalty_points' and status = 'replaced'))"
-        ~ " or exists (select 1 from " ~ source('raw', 'loyalty_points') ~ " where _loaded_at <= " ~ after
-        ~ " and entry_id in (select entry_id from " ~ source('raw', 'loyalty_points')
-        ~ " where _loaded_at > " ~ after ~ "))"
-    ) -%}
-    {{ return(result.columns[0].values()[0]) }}
+    {%- set files = source('raw', '_files') -%}
+    {%- set entries = source('raw', 'loyalty_points') -%}
+    {%- set query -%}
+        select
+            exists (
+                select 1 from {{ files }}
+                where source = 'loyalty_points'
+                    and loaded_at > {{ after }}
+                    and path in (select path from {{ files }} where source = 'loyalty_points' and status = 'replaced')
+            )
+            or exists (
+                select 1 from {{ entries }}
+                where _loaded_at <= {{ after }}
+                    and entry_id in (select entry_id from {{ entries }} where _loaded_at > {{ after }})
+            )
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0]) }}
 {%- endmacro %}
 
 {#- fct_customer_month's pre-hook. Besides the keys and their finance rows, it keeps the
