@@ -7,10 +7,10 @@ the way production does it. Then, as in production:
    row of January, February and April is marked (complaints = -1): April is the window's month
    and must be rewritten whole; in January and February only customers whose history as a
    whole can have changed (a new version, a points entry, activity on the new day) may be;
-2. a corrected POS file for a January day is re-delivered (one line's qty + 1), with a
-   corrected points file for a January day that drops one customer's only entry of the day, and
+2. a corrected POS file for a January day is re-delivered (one line's qty + 1), another
+   corrected to no lines at all, with a corrected points file for a January day that drops one customer's only entry of the day, and
    a new file that delivers another January entry again for another customer. The days are
-   built again: January must be rewritten from the corrected fact, and the two customers who
+   built again: January must be rewritten from the corrected facts, and the two customers who
    lost an entry keep their balances from January on without it (no new row names them);
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear;
@@ -71,6 +71,17 @@ def _correct_a_january_line(landing: Path) -> dict:
                     path.write_text("\n".join(lines) + "\n")
                     return {"day": date(2024, 1, day), "customer_id": customer, "unit_price": int(fields[7])}
     raise AssertionError("no identified January POS sale line in the generated set")
+
+
+def _empty_a_january_pos_file(landing: Path) -> dict:
+    """Correct a mid-January POS file with sales to none (its header alone)."""
+    for day in range(20, 30):
+        for path in sorted((landing / "pos_sales" / f"dt=2024-01-{day:02d}").glob("*.csv")):
+            header, *lines = path.read_text().splitlines()
+            if lines:
+                path.write_text(header + "\n")
+                return {"day": date(2024, 1, day), "store_id": path.stem.split("_")[1]}
+    raise AssertionError("no late-January POS file with sales in the generated set")
 
 
 def _drop_a_january_points_entry(landing: Path) -> dict:
@@ -188,7 +199,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # 2. A corrected January POS file and a corrected January points file, re-delivered; then
     # on its own, a January points entry delivered again for another customer.
     corrected = _correct_a_january_line(landing)
+    emptied = _empty_a_january_pos_file(landing)
     dropped = _drop_a_january_points_entry(landing)
+    store_day = "select count(*) from marts.fct_sales where store_id = ? and date_day = ?"
     month_net = """select net_sales_krw, _loaded_at from marts.fct_customer_month
                    where customer_id = ? and month = '2024-01'"""
     balances = """select month, points_balance from marts.fct_customer_month
@@ -196,12 +209,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with duckdb.connect(wh, read_only=True) as con:
         before = con.execute(month_net, [corrected["customer_id"]]).fetchone()
         balances_before = [con.execute(balances, [dropped["customer_id"]]).fetchall()]
+        emptied["lines_before"] = con.execute(store_day, [emptied["store_id"], emptied["day"]]).fetchone()[0]
         high_water = con.execute("select max(_loaded_at) from marts.fct_customer_month").fetchone()[0]
-    ingest(settings.warehouse, landing, days=sorted({corrected["day"], dropped["day"]}))
+    ingest(settings.warehouse, landing, days=sorted({corrected["day"], emptied["day"], dropped["day"]}))
     _build(settings, NEXT_DAY)
     moved = _move_a_january_points_entry(landing, dropped["day"], keep=dropped["customer_id"])
     with duckdb.connect(wh, read_only=True) as con:
         balances_after = [con.execute(balances, [dropped["customer_id"]]).fetchall()]
+        emptied["lines_after"] = con.execute(store_day, [emptied["store_id"], emptied["day"]]).fetchone()[0]
         balances_before.append(con.execute(balances, [moved["customer_id"]]).fetchall())
     ingest(settings.warehouse, landing, days=[moved["day"]])
     _build(settings, NEXT_DAY)
@@ -258,6 +273,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "after": after,
         "high_water": high_water,
         "january": january,
+        "emptied": emptied,
         "lost": [dropped["points"], moved["points"]],
         "balances_before": balances_before,
         "balances_after": balances_after,
@@ -287,6 +303,12 @@ def test_late_correction_to_an_old_month_is_picked_up(runs: dict) -> None:
     assert loaded_before <= runs["high_water"] < loaded_after
     snapshot, facts = runs["january"]
     assert snapshot == facts
+
+
+def test_a_file_corrected_to_no_sales_takes_its_sales_away(runs: dict) -> None:
+    # No row of the correction names the day: raw._replaced_days does.
+    assert runs["emptied"]["lines_before"] > 0
+    assert runs["emptied"]["lines_after"] == 0
 
 
 def test_a_points_entry_dropped_or_moved_away_leaves_every_later_balance(runs: dict) -> None:

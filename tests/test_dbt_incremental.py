@@ -66,7 +66,8 @@ START = date(2024, 1, 1)
 BATCHES = [(0, 11), (12, 24), (25, 45), (46, 59)]
 # Files whose correction this test makes itself (the generator's re-deliveries in the messy set
 # are a campaign_touches and a voc file): a web events file that loses one whole session and
-# one event of another, and a POS file delivered first without its last three lines.
+# one event of another, a POS file delivered first without its last three lines, and (in the
+# fixture) a POS file without one customer's receipt and one corrected to no lines (_emptied).
 SHRUNK = "web_events/dt=2024-01-04/web_events_20240104.jsonl"
 GROWN = "pos_sales/dt=2024-01-06/pos_S002_20240106.csv"
 # A product snapshot corrected after the last batch, on its own, to move one product to another
@@ -158,6 +159,17 @@ def _without_a_last_sale(landing: Path) -> tuple[str, bytes]:
     return rel, b"".join(kept)
 
 
+def _emptied(landing: Path, avoid: set[str]) -> str:
+    """The first POS file of the first batch's last day, outside `avoid`, that holds sales: its
+    correction holds none, so no row of it names the day whose sales it takes away."""
+    day = START + timedelta(days=BATCHES[0][1])
+    for path in sorted((landing / "pos_sales" / f"dt={day.isoformat()}").glob("*.csv")):
+        rel = path.relative_to(landing).as_posix()
+        if rel not in avoid and len(path.read_bytes().splitlines()) > 1:
+            return rel
+    raise AssertionError(f"no POS file with sales on {day}")
+
+
 def _recategorised(landing: Path) -> bytes:
     """RECATEGORISED with the product sold on most POS lines in the category of the first
     product of another category."""
@@ -205,10 +217,12 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     for path in wrong:
         shutil.copyfile(path, landing / path.relative_to(superseded))
     dropped_sale, without_it = _without_a_last_sale(landing)
+    emptied = _emptied(landing, avoid={GROWN, dropped_sale})
     corrections = {
         SHRUNK: _without_a_session(landing / SHRUNK),
         GROWN: (landing / GROWN).read_bytes(),
         dropped_sale: without_it,
+        emptied: (landing / emptied).read_bytes().splitlines(keepends=True)[0],
     }
     (landing / GROWN).write_bytes(b"".join(corrections[GROWN].splitlines(keepends=True)[:-3]))
     browser, expected_restitched = _late_login(landing, last_day=START + timedelta(days=BATCHES[0][1]))
@@ -254,6 +268,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
         "cube_sql": cube_sql,
         "wrong_files": wrong,
         "dropped_sale": dropped_sale,
+        "emptied": emptied,
         "sessions_after_batch": after_batch,
         "expected_restitched": expected_restitched,
         "events_high_water_after_batch": high_waters,
@@ -334,7 +349,7 @@ def test_a_rerun_tests_again_the_rows_a_failed_run_rejected(batches: dict, tmp_p
 def test_the_last_batch_corrected_every_wrong_file_of_its_days(batches: dict) -> None:
     corrected = sorted(f["path"] for f in batches["corrected"]["files"] if f["status"] == "corrected")
     wrong = [p.relative_to(p.parents[2]).as_posix() for p in batches["wrong_files"]]
-    assert corrected == sorted([*wrong, SHRUNK, GROWN, batches["dropped_sale"]])
+    assert corrected == sorted([*wrong, SHRUNK, GROWN, batches["dropped_sale"], batches["emptied"]])
     recategorised = [f["path"] for f in batches["recategorised"]["files"] if f["status"] == "corrected"]
     assert recategorised == [RECATEGORISED]
 

@@ -209,6 +209,9 @@ def test_redelivered_file_replaces_exactly_its_rows(tmp_path: Path) -> None:
     warehouse = tmp_path / "build.duckdb"
     ingest(warehouse, landing, run_id="first")
     rel = "customers/dt=2024-01-01/customers_20240101.csv"
+    days_sql = """select distinct cast(updated_at as date) from raw.customers
+                  where _file_id = (select file_id from raw._files where path = ?) order by 1"""
+    first_days = [day for (day,) in _rows(warehouse, days_sql, [rel])]
     header = (landing / rel).read_text(encoding="utf-8-sig").splitlines()[0]
     (landing / rel).write_text(
         header + "\n"
@@ -235,6 +238,16 @@ def test_redelivered_file_replaces_exactly_its_rows(tmp_path: Path) -> None:
         [rel],
     )
     assert files == [("replaced", 8, 3, 5), ("loaded", 3, 2, 1)]
+    # The days of the rows it replaced, as of the correction's load, for the incremental models.
+    replaced_days = _rows(
+        warehouse,
+        """select d.source, d.day from raw._replaced_days as d
+           join raw._files as old on old.file_id = d.file_id and old.status = 'replaced'
+           join raw._files as new on new.path = old.path and new.status = 'loaded'
+           where d.replaced_at = new.loaded_at and old.path = ? order by d.day""",
+        [rel],
+    )
+    assert first_days and replaced_days == [("customers", day) for day in first_days]
     # Quarantine rows stay with the version they came from.
     current = _rows(
         warehouse,

@@ -2,7 +2,7 @@
 
 Every raw table is a contract's columns in file order with the declared DuckDB types, then the
 lineage columns that tie each row to the file and line it came from. The bookkeeping tables
-(``_files``, ``_quarantine``, ``_validation``) are what lets a data engineer answer "was this
+(``_files``, ``_quarantine``, ``_replaced_days``, ``_validation``) are what lets a data engineer answer "was this
 file loaded, once, and where did each of its rows go?". Tables are created if missing, so this
 runs at the start of every ingest; a ``_files`` made before ``validated_by`` (the run whose raw
 suite passed the file's rows) gains the column.
@@ -50,6 +50,18 @@ create table if not exists {SCHEMA}._quarantine (
     run_id varchar
 )"""
 
+# The days a correction took rows away from: for each replaced file, the distinct days of its
+# rows' timestamps, written as the correction loads (replaced_at = the correction's _loaded_at).
+# The incremental models rewrite those days, which no row loaded with the correction may name
+# (a file corrected to fewer rows, or to none).
+REPLACED_DAYS_DDL = f"""
+create table if not exists {SCHEMA}._replaced_days (
+    file_id bigint,
+    source varchar,
+    day date,
+    replaced_at timestamp
+)"""
+
 # raw._validation has the shape every suite writes (expectations/runner.py owns it).
 
 
@@ -80,7 +92,7 @@ def table_ddl(table: str, columns: tuple[tuple[str, str], ...]) -> str:
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create schema ``raw`` and every raw table that does not exist yet."""
     con.execute(f"create schema if not exists {SCHEMA}")
-    for ddl in (FILES_DDL, QUARANTINE_DDL, VALIDATION_DDL.format(schema=SCHEMA)):
+    for ddl in (FILES_DDL, QUARANTINE_DDL, REPLACED_DAYS_DDL, VALIDATION_DDL.format(schema=SCHEMA)):
         con.execute(ddl)
     con.execute(f"alter table {SCHEMA}._files add column if not exists validated_by varchar")
     for source in SOURCES.values():

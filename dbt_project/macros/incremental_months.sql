@@ -393,19 +393,17 @@
 {%- endmacro %}
 
 {#- Whether loyalty points entries may have left a customer since `high_water`: a points file
-    was corrected (the rows it replaced are deleted, and name no customer), or an entry was
-    delivered again (its earlier version may name another customer). -#}
+    was corrected (the rows it replaced are deleted, and name no customer: raw._replaced_days
+    holds their days), or an entry was delivered again (its earlier version may name another
+    customer). -#}
 {% macro points_corrected_after(high_water) -%}
     {%- set after = "cast('" ~ high_water ~ "' as timestamp)" -%}
-    {%- set files = source('raw', '_files') -%}
     {%- set entries = source('raw', 'loyalty_points') -%}
     {%- set query -%}
         select
             exists (
-                select 1 from {{ files }}
-                where source = 'loyalty_points'
-                    and loaded_at > {{ after }}
-                    and path in (select path from {{ files }} where source = 'loyalty_points' and status = 'replaced')
+                select 1 from {{ source('raw', '_replaced_days') }}
+                where source = 'loyalty_points' and replaced_at > {{ after }}
             )
             or exists (
                 select 1 from {{ entries }}

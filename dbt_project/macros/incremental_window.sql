@@ -3,7 +3,8 @@
     A run rebuilds (1) every day from run_date - lookback_days onwards (without run_date, from
     the latest day in the table), so late files within the window land, and (2) any older day
     that received input rows loaded after the table's last load (_loaded_at high-water mark):
-    a corrected file, a late cancellation. Both sets of days are replaced whole (delete+insert
+    a corrected file, a late cancellation; or whose rows a correction loaded since deleted
+    (raw._replaced_days: a file corrected to fewer rows, or to none). Both sets of days are replaced whole (delete+insert
     by date_day), which is what makes an incremental run equal a full refresh.
 
     The older days are found in the model's inputs, declared through incremental_fact()
@@ -60,6 +61,11 @@
             ~ " where _loaded_at > cast('" ~ high_water ~ "' as timestamp)"
         ) -%}
     {%- endfor -%}
+    {#- and the days a correction took rows away from, which no loaded row may name -#}
+    {%- do selects.append(
+        'select distinct day from ' ~ source('raw', '_replaced_days')
+        ~ " where replaced_at > cast('" ~ high_water ~ "' as timestamp)"
+    ) -%}
     {%- set result = run_query(
         'select distinct loaded_date from (' ~ (selects | join(' union all ')) ~ ') as loaded'
         ~ " where loaded_date < cast('" ~ before ~ "' as date) order by loaded_date"

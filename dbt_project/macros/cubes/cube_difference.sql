@@ -24,7 +24,8 @@
        - with fact rows from `start` on, the first day the facts may have rewritten: the
          lookback window before the state's latest day (or before var run_date), or the
          earliest day of the facts loaded after the state's latest load (a late or corrected
-         file); from the first day of start's month on, since the rows' cells are months;
+         file), or of the rows a correction deleted since (raw._replaced_days); from the
+         first day of start's month on, since the rows' cells are months;
        - with state rows from `start` on (their facts may be gone), the same;
        - with facts whose lookup row now holds other dimensions (a scoring run moved the
          customer's tier, a product changed category): all of them;
@@ -156,7 +157,11 @@
     bounds as (
         select coalesce(least(
             {{ dbt.dateadd('day', -lookback, '(select max(last_day) from state_rows)') }},
-            (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows))
+            (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows)),
+            (
+                select min(day) from {{ source('raw', '_replaced_days') }}
+                where replaced_at > (select max(loaded_at) from state_rows)
+            )
             {%- if run_date %},
             {{ dbt.dateadd('day', -lookback, "cast('" ~ run_date ~ "' as date)") }}
             {%- endif %}
