@@ -8,12 +8,14 @@ the way production does it. Then, as in production:
    and must be rewritten whole; in January and February only customers whose history as a
    whole can have changed (a new version, a points entry, activity on the new day) may be;
 2. a corrected POS file for a January day is re-delivered (one line's qty + 1), another
-   corrected to no lines at all, with a corrected points file for a January day that drops one customer's only entry of the day, and
-   a new file that delivers another January entry again for another customer. The days are
-   built again: January must be rewritten from the corrected facts, and the two customers who
-   lost an entry keep their balances from January on without it (no new row names them);
+   corrected to no lines at all, with a corrected points file for a January day that drops
+   one customer's only entry of the day, and a new file that delivers another January entry
+   again for another customer. The days are built again: January must be rewritten from the
+   corrected facts, and the two customers who lost an entry keep their balances from January
+   on without it (no new row names them);
 3. an account closed in January or February buys again on 04-09 (a late return): its span
-   now runs to April, so the months between, older than the window, must appear;
+   now runs to April, so the months between, older than the window, must appear. This build
+   and the full refresh run without raw._replaced_days, as after an upgrade before ingest;
 4. a full refresh of a copy of the warehouse must give exactly the incremental table.
 """
 
@@ -246,6 +248,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     returning = closed[0]
     _add_a_purchase(landing, RETURN_DAY, returning)
     ingest(settings.warehouse, landing, days=[RETURN_DAY])
+    # As in a warehouse whose last ingest predates raw._replaced_days (ingest creates it): the
+    # builds from here on run without it.
+    with duckdb.connect(wh) as con:
+        con.execute("drop table raw._replaced_days")
     _build(settings, RETURN_DAY)
     with duckdb.connect(wh, read_only=True) as con:
         returned_months = [

@@ -399,12 +399,17 @@
 {% macro points_corrected_after(high_water) -%}
     {%- set after = "cast('" ~ high_water ~ "' as timestamp)" -%}
     {%- set entries = source('raw', 'loyalty_points') -%}
+    {%- set replaced = replaced_days_relation() -%}
     {%- set query -%}
         select
+            {% if replaced is not none -%}
             exists (
-                select 1 from {{ source('raw', '_replaced_days') }}
+                select 1 from {{ replaced }}
                 where source = 'loyalty_points' and replaced_at > {{ after }}
             )
+            {%- else -%}
+            false
+            {%- endif %}
             or exists (
                 select 1 from {{ entries }}
                 where _loaded_at <= {{ after }}

@@ -62,15 +62,26 @@
         ) -%}
     {%- endfor -%}
     {#- and the days a correction took rows away from, which no loaded row may name -#}
-    {%- do selects.append(
-        'select distinct day from ' ~ source('raw', '_replaced_days')
-        ~ " where replaced_at > cast('" ~ high_water ~ "' as timestamp)"
-    ) -%}
+    {%- set replaced = replaced_days_relation() -%}
+    {%- if replaced is not none -%}
+        {%- do selects.append(
+            'select distinct day from ' ~ replaced ~ " where replaced_at > cast('" ~ high_water ~ "' as timestamp)"
+        ) -%}
+    {%- endif -%}
     {%- set result = run_query(
         'select distinct loaded_date from (' ~ (selects | join(' union all ')) ~ ') as loaded'
         ~ " where loaded_date < cast('" ~ before ~ "' as date) order by loaded_date"
     ) -%}
     {{ return(result.columns[0].values() | list) }}
+{%- endmacro %}
+
+{#- raw._replaced_days (the days of the rows corrections deleted), or none in a warehouse whose
+    last ingest predates it: ingest creates it. -#}
+{% macro replaced_days_relation() -%}
+    {%- set relation = source('raw', '_replaced_days') -%}
+    {{ return(adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier=relation.identifier
+    )) }}
 {%- endmacro %}
 
 {#- The days (ISO strings) as a list of SQL dates. -#}

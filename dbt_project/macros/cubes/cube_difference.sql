@@ -157,11 +157,13 @@
     bounds as (
         select coalesce(least(
             {{ dbt.dateadd('day', -lookback, '(select max(last_day) from state_rows)') }},
-            (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows)),
+            (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows))
+            {%- if replaced_days_relation() is not none %},
             (
-                select min(day) from {{ source('raw', '_replaced_days') }}
+                select min(day) from {{ replaced_days_relation() }}
                 where replaced_at > (select max(loaded_at) from state_rows)
             )
+            {%- endif %}
             {%- if run_date %},
             {{ dbt.dateadd('day', -lookback, "cast('" ~ run_date ~ "' as date)") }}
             {%- endif %}
