@@ -241,6 +241,12 @@ def sources_yaml() -> str:
             ("loaded_at", "TIMESTAMP"),
         ),
     )
+    table(
+        "_replaced_days",
+        "the days of the rows a correction deleted, per replaced file; replaced_at is the correction's"
+        " _loaded_at (warehouse/raw_schema.py)",
+        (("file_id", "BIGINT"), ("source", "VARCHAR"), ("day", "DATE"), ("replaced_at", "TIMESTAMP")),
+    )
     return "\n".join(lines) + "\n"
 
 
