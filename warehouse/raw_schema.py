@@ -2,8 +2,8 @@
 
 Every raw table is a contract's columns in file order with the declared DuckDB types, then the
 lineage columns that tie each row to the file and line it came from. The bookkeeping tables
-(``_files``, ``_quarantine``, ``_replaced_days``, ``_validation``) are what lets a data engineer answer "was this
-file loaded, once, and where did each of its rows go?". Tables are created if missing, so this
+(``_files``, ``_quarantine``, ``_replaced_days``, ``_validation``) are what lets a data
+engineer answer "was this file loaded, once, and where did each of its rows go?". Tables are created if missing, so this
 runs at the start of every ingest; a ``_files`` made before ``validated_by`` (the run whose raw
 suite passed the file's rows) gains the column.
 """

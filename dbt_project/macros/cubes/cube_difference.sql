@@ -143,6 +143,7 @@
     {%- if cube_by_difference() -%}
     {%- set lookback = var('lookback_days') | int -%}
     {%- set run_date = var('run_date', none) -%}
+    {%- set replaced_days = replaced_days_relation() -%}
     create or replace temporary table {{ cube_temp('candidates') }} as
     with
 
@@ -158,9 +159,9 @@
         select coalesce(least(
             {{ dbt.dateadd('day', -lookback, '(select max(last_day) from state_rows)') }},
             (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows))
-            {%- if replaced_days_relation() is not none %},
+            {%- if replaced_days is not none %},
             (
-                select min(day) from {{ replaced_days_relation() }}
+                select min(day) from {{ replaced_days }}
                 where replaced_at > (select max(loaded_at) from state_rows)
             )
             {%- endif %}
