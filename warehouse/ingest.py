@@ -832,14 +832,14 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, run_id: str) -> lis
         con.unregister("_lines")
 
 
-def _record_replaced_days(con: duckdb.DuckDBPyConnection, source: Source, olds: str) -> None:
+def _record_replaced_days(con: duckdb.DuckDBPyConnection, source: Source, table: str, olds: str) -> None:
     """Write into raw._replaced_days the days of the timestamps of the rows that the files
-    `olds` loaded, before a correction deletes them (raw_schema.REPLACED_DAYS_DDL)."""
+    `olds` loaded into `table`, before a correction deletes them (raw_schema.REPLACED_DAYS_DDL)."""
     times = [name for name, typ in source.columns if typ == "TIMESTAMP"]
     if not times:
         return
-    days = " union ".join(
-        f"select _file_id, cast({quote(name)} as date) as day from {SCHEMA}.{quote(source.name)}"
+    days = " union all ".join(
+        f"select _file_id, cast({quote(name)} as date) as day from {table}"
         f" where _file_id in ({olds}) and {quote(name)} is not null"
         for name in times
     )
@@ -863,7 +863,7 @@ def commit_batch(
         old = [e.replaces for e in entries if e.replaces is not None]
         if old:
             olds = ", ".join(map(str, old))
-            _record_replaced_days(con, source, olds)
+            _record_replaced_days(con, source, table, olds)
             con.execute(f"delete from {table} where _file_id in ({olds})")
             for n in source.nested:
                 con.execute(f"delete from {SCHEMA}.{quote(n.table)} where _file_id in ({olds})")

@@ -14,9 +14,10 @@
 -- months from the incremental window's month on, older months that received fact or finance
 -- rows loaded after the table's high-water mark, and every month of the customers whose
 -- history may have changed (a new version, a points entry, a span that moved, a balance that
--- a points correction changed: see customer_month_keys). Facts and finance are read for those rows only, activity spans for
--- the customers whose span can matter there, and a rewritten row's points balance starts from
--- the balance the table held before the window. A full build computes every row.
+-- a points correction changed: see customer_month_keys). Facts and finance are read for those
+-- rows only, activity spans for the customers whose span can matter there, and a rewritten
+-- row's points balance starts from the balance the table held before the window. A full build
+-- computes every row.
 with
 
 customer_versions as (
