@@ -12,7 +12,8 @@ the way production does it. Then, as in production:
    one customer's only entry of the day, and a new file that delivers another January entry
    again for another customer. The days are built again: January must be rewritten from the
    corrected facts, and the two customers who lost an entry keep their balances from January
-   on without it (no new row names them);
+   on without it (no new row names them). Then, on its own, January's finance delivery is
+   corrected to no rows: January must lose its finance figures;
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear. This build
    and the full refresh run without raw._replaced_days, as after an upgrade before ingest;
@@ -84,6 +85,13 @@ def _empty_a_january_pos_file(landing: Path) -> dict:
                 path.write_text(header + "\n")
                 return {"day": date(2024, 1, day), "store_id": path.stem.split("_")[1]}
     raise AssertionError("no late-January POS file with sales in the generated set")
+
+
+def _empty_the_january_finance_file(landing: Path) -> date:
+    """Correct January's finance delivery to no rows (its header alone); return its day."""
+    path = next((landing / "finance_monthly").glob("dt=*/finance_monthly_2024-01.csv"))
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    return date.fromisoformat(path.parent.name.removeprefix("dt="))
 
 
 def _drop_a_january_points_entry(landing: Path) -> dict:
@@ -232,6 +240,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                         and customer_id in (select customer_id from marts.fct_customer_month))"""
         ).fetchone()
 
+    # 2c. On its own build (a correction of a January fact rewrites the month anyway): January's
+    # finance delivery corrected to no rows. Finance rows have no timestamp, so ingest records
+    # the month's first day in raw._replaced_days.
+    january_finance = """select count(*) from marts.fct_customer_month
+                         where month = '2024-01' and (has_finance or revenue_krw <> 0)"""
+    with duckdb.connect(wh, read_only=True) as con:
+        finance = [con.execute(january_finance).fetchone()[0]]
+    ingest(settings.warehouse, landing, days=[_empty_the_january_finance_file(landing)])
+    _build(settings, NEXT_DAY)
+    with duckdb.connect(wh, read_only=True) as con:
+        finance.append(con.execute(january_finance).fetchone()[0])
+
     # 3. A closed account buys again.
     with duckdb.connect(wh, read_only=True) as con:
         closed = con.execute(
@@ -280,6 +300,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "high_water": high_water,
         "january": january,
         "emptied": emptied,
+        "january_finance": finance,
         "lost": [dropped["points"], moved["points"]],
         "balances_before": balances_before,
         "balances_after": balances_after,
@@ -315,6 +336,14 @@ def test_a_file_corrected_to_no_sales_takes_its_sales_away(runs: dict) -> None:
     # No row of the correction names the day: raw._replaced_days does.
     assert runs["emptied"]["lines_before"] > 0
     assert runs["emptied"]["lines_after"] == 0
+
+
+def test_a_finance_file_corrected_to_no_rows_takes_its_month_away(runs: dict) -> None:
+    # Customer months of January with finance figures, before and after the correction: no
+    # finance row names the month any more, and raw._replaced_days does.
+    before, after = runs["january_finance"]
+    assert before > 100
+    assert after == 0
 
 
 def test_a_points_entry_dropped_or_moved_away_leaves_every_later_balance(runs: dict) -> None:

@@ -68,6 +68,9 @@ class Source:
     nested: tuple[Nested, ...] = ()
     # The column whose value says which business day a row belongs to (freshness checks).
     event_time: str | None = None
+    # A 'YYYY-MM' column naming the month a row belongs to, for a source without a timestamp:
+    # a correction records the month's first day as a replaced day (ingest._record_replaced_days).
+    month_column: str | None = None
     # File name inside the dt= folder; {day} is YYYYMMDD, other fields are filled by the writer.
     file_pattern: str = "{source}_{day}.csv"
 
@@ -325,6 +328,7 @@ SOURCES: dict[str, Source] = {
             key=("month", "customer_id"),
             grain="one row per customer and month, delivered early in the following month",
             ranges={"credit_grade": (1, 10), "days_past_due": (0, 365)},
+            month_column="month",
             file_pattern="{source}_{month}.csv",
         ),
         Source(

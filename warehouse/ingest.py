@@ -833,19 +833,20 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, run_id: str) -> lis
 
 
 def _record_replaced_days(con: duckdb.DuckDBPyConnection, source: Source, table: str, olds: str) -> None:
-    """Write into raw._replaced_days the days of the timestamps of the rows that the files
-    `olds` loaded into `table`, before a correction deletes them (raw_schema.REPLACED_DAYS_DDL)."""
-    times = [name for name, typ in source.columns if typ == "TIMESTAMP"]
-    if not times:
+    """Write into raw._replaced_days the days of the timestamps (or the first days of the
+    months, source.month_column) of the rows that the files `olds` loaded into `table`, before
+    a correction deletes them (raw_schema.REPLACED_DAYS_DDL)."""
+    days = [f"cast({quote(name)} as date)" for name, typ in source.columns if typ == "TIMESTAMP"]
+    if source.month_column:
+        days.append(f"try_cast({quote(source.month_column)} || '-01' as date)")
+    if not days:
         return
-    days = " union all ".join(
-        f"select _file_id, cast({quote(name)} as date) as day from {table}"
-        f" where _file_id in ({olds}) and {quote(name)} is not null"
-        for name in times
+    rows = " union all ".join(
+        f"select _file_id, {day} as day from {table} where _file_id in ({olds})" for day in days
     )
     con.execute(
-        f"insert into {SCHEMA}._replaced_days"
-        f" select distinct _file_id, {sql_str(source.name)}, day, now()::timestamp from ({days})"
+        f"insert into {SCHEMA}._replaced_days select distinct _file_id, {sql_str(source.name)}, day,"
+        f" now()::timestamp from ({rows}) where day is not null"
     )
 
 
