@@ -13,7 +13,8 @@ the way production does it. Then, as in production:
    again for another customer. The days are built again: January must be rewritten from the
    corrected facts, and the two customers who lost an entry keep their balances from January
    on without it (no new row names them). Then, on its own, January's finance delivery is
-   corrected to no rows: January must lose its finance figures;
+   corrected to no rows: January must lose its finance figures; and an April receipt is
+   delivered again for another customer: it must move from one's April row to the other's;
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear. This build
    and the full refresh run without raw._replaced_days, as after an upgrade before ingest;
@@ -129,6 +130,29 @@ def _move_a_january_points_entry(landing: Path, day: date, keep: str) -> dict:
     later = landing / "loyalty_points" / f"dt={(day + timedelta(days=1)).isoformat()}"
     (later / "loyalty_points_moved.csv").write_text(f"{header}\n{','.join(fields)}\n")
     return {**moved, "day": day + timedelta(days=1)}
+
+
+def _move_an_april_receipt(landing: Path) -> dict:
+    """Deliver an identified early-April POS receipt again, in a new file a day later, for
+    another customer of the file: the new delivery wins, and no row names the old customer."""
+    for path in sorted((landing / "pos_sales").glob("dt=2024-04-0[5-7]/*.csv")):
+        header, *lines = path.read_text().splitlines()
+        rows = [line.split(",") for line in lines]
+        customers = sorted({f[4] for f in rows} - {'""'})
+        for fields in rows:
+            receipt, old = fields[0], fields[4]
+            if old == '""' or int(fields[6]) <= 0:
+                continue
+            new = next(c for c in customers if c != old)
+            moved = [[*f[:4], new, *f[5:]] for f in rows if f[0] == receipt]
+            later = landing / "pos_sales" / f"dt={NEXT_DAY.isoformat()}"
+            (later / "pos_moved.csv").write_text("\n".join([header, *(",".join(f) for f in moved)]) + "\n")
+            return {
+                "from": old.strip('"'),
+                "to": new.strip('"'),
+                "order_id": f"{fields[2]}-{receipt}".replace('"', ""),
+            }
+    raise AssertionError("no identified early-April POS receipt in the generated set")
 
 
 def _add_a_purchase(landing: Path, day: date, customer_id: str) -> None:
@@ -252,6 +276,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with duckdb.connect(wh, read_only=True) as con:
         finance.append(con.execute(january_finance).fetchone()[0])
 
+    # 2d. On its own build: an April receipt (the window's month) delivered again for another
+    # customer. The old customer's row must lose it, although no row loaded since names them.
+    receipt = _move_an_april_receipt(landing)
+    april_net = """select customer_id, net_sales_krw from marts.fct_customer_month
+                   where month = '2024-04' and customer_id in (?, ?) order by customer_id"""
+    receipt_net = "select sum(net_sales_krw) from marts.fct_sales where order_id = ?"
+    with duckdb.connect(wh, read_only=True) as con:
+        receipt["before"] = dict(con.execute(april_net, [receipt["from"], receipt["to"]]).fetchall())
+        receipt["net"] = con.execute(receipt_net, [receipt["order_id"]]).fetchone()[0]
+    ingest(settings.warehouse, landing, days=[NEXT_DAY])
+    _build(settings, NEXT_DAY)
+    with duckdb.connect(wh, read_only=True) as con:
+        receipt["after"] = dict(con.execute(april_net, [receipt["from"], receipt["to"]]).fetchall())
+
     # 3. A closed account buys again.
     with duckdb.connect(wh, read_only=True) as con:
         closed = con.execute(
@@ -301,6 +339,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "january": january,
         "emptied": emptied,
         "january_finance": finance,
+        "receipt": receipt,
         "lost": [dropped["points"], moved["points"]],
         "balances_before": balances_before,
         "balances_after": balances_after,
@@ -344,6 +383,13 @@ def test_a_finance_file_corrected_to_no_rows_takes_its_month_away(runs: dict) ->
     before, after = runs["january_finance"]
     assert before > 100
     assert after == 0
+
+
+def test_a_receipt_moved_to_another_customer_leaves_the_old_one(runs: dict) -> None:
+    moved = runs["receipt"]
+    assert moved["net"] > 0
+    assert moved["after"][moved["from"]] == moved["before"][moved["from"]] - moved["net"]
+    assert moved["after"][moved["to"]] == moved["before"][moved["to"]] + moved["net"]
 
 
 def test_a_points_entry_dropped_or_moved_away_leaves_every_later_balance(runs: dict) -> None:
