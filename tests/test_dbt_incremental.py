@@ -67,7 +67,9 @@ BATCHES = [(0, 11), (12, 24), (25, 45), (46, 59)]
 # Files whose correction this test makes itself (the generator's re-deliveries in the messy set
 # are a campaign_touches and a voc file): a web events file that loses one whole session and
 # one event of another, a POS file delivered first without its last three lines, and (in the
-# fixture) a POS file without one customer's receipt and one corrected to no lines (_emptied).
+# fixture) a POS file without one customer's receipt, one corrected to no lines (_emptied) and
+# a web events file without the first events of a session that crosses midnight
+# (_without_a_session_start).
 SHRUNK = "web_events/dt=2024-01-04/web_events_20240104.jsonl"
 GROWN = "pos_sales/dt=2024-01-06/pos_S002_20240106.csv"
 # A product snapshot corrected after the last batch, on its own, to move one product to another
@@ -201,6 +203,32 @@ def _without_a_session(path: Path) -> bytes:
     return b"".join(kept)
 
 
+def _session_of(line: bytes) -> str | None:
+    """The session of a web event line; None for a line that is no JSON object (the messy set
+    has some: ingest quarantines them)."""
+    try:
+        return json.loads(line)["session_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _without_a_session_start(landing: Path, avoid: set[str]) -> tuple[str, bytes]:
+    """A web events file, outside `avoid`, without the events of a session that goes on in the
+    next day's file: the session now starts the next day, and no row of either file loaded
+    since names it."""
+    files: dict[str, list[str]] = {}
+    for path in sorted((landing / "web_events").glob("dt=2024-0[12]-*/*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            files.setdefault(_session_of(line), []).append(path.relative_to(landing).as_posix())
+    session, rel = next(
+        (s, f[0]) for s, f in files.items() if s and len(set(f)) == 2 and f[0] < f[-1] and f[0] not in avoid
+    )
+    lines = (landing / rel).read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if _session_of(line) != session]
+    assert 0 < len(kept) < len(lines)
+    return rel, b"".join(kept)
+
+
 @pytest.fixture(scope="module")
 def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> dict:
     from warehouse.ingest import ingest
@@ -218,7 +246,9 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
         shutil.copyfile(path, landing / path.relative_to(superseded))
     dropped_sale, without_it = _without_a_last_sale(landing)
     emptied = _emptied(landing, avoid={GROWN, dropped_sale})
+    moved_start, without_its_start = _without_a_session_start(landing, avoid={SHRUNK})
     corrections = {
+        moved_start: without_its_start,
         SHRUNK: _without_a_session(landing / SHRUNK),
         GROWN: (landing / GROWN).read_bytes(),
         dropped_sale: without_it,
@@ -269,6 +299,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
         "wrong_files": wrong,
         "dropped_sale": dropped_sale,
         "emptied": emptied,
+        "moved_start": moved_start,
         "sessions_after_batch": after_batch,
         "expected_restitched": expected_restitched,
         "events_high_water_after_batch": high_waters,
@@ -349,7 +380,8 @@ def test_a_rerun_tests_again_the_rows_a_failed_run_rejected(batches: dict, tmp_p
 def test_the_last_batch_corrected_every_wrong_file_of_its_days(batches: dict) -> None:
     corrected = sorted(f["path"] for f in batches["corrected"]["files"] if f["status"] == "corrected")
     wrong = [p.relative_to(p.parents[2]).as_posix() for p in batches["wrong_files"]]
-    assert corrected == sorted([*wrong, SHRUNK, GROWN, batches["dropped_sale"], batches["emptied"]])
+    ours = [SHRUNK, GROWN, batches["dropped_sale"], batches["emptied"], batches["moved_start"]]
+    assert corrected == sorted([*wrong, *ours])
     recategorised = [f["path"] for f in batches["recategorised"]["files"] if f["status"] == "corrected"]
     assert recategorised == [RECATEGORISED]
 

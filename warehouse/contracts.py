@@ -71,6 +71,10 @@ class Source:
     # A 'YYYY-MM' column naming the month a row belongs to, for a source without a timestamp:
     # a correction records the month's first day as a replaced day (ingest._record_replaced_days).
     month_column: str | None = None
+    # Rows sharing this column's value make one record downstream, and may come in several
+    # files (web_events: a session crossing midnight): a correction that deletes some of them
+    # records the days of all of them as replaced days.
+    group_column: str | None = None
     # File name inside the dt= folder; {day} is YYYYMMDD, other fields are filled by the writer.
     file_pattern: str = "{source}_{day}.csv"
 
@@ -203,6 +207,7 @@ SOURCES: dict[str, Source] = {
                 "event_type": ("page_view", "search", "product_view", "add_to_cart", "checkout", "login"),
             },
             event_time="ts",
+            group_column="session_id",
             file_pattern="{source}_{day}.jsonl",
         ),
         Source(

@@ -834,16 +834,23 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, run_id: str) -> lis
 
 def _record_replaced_days(con: duckdb.DuckDBPyConnection, source: Source, table: str, olds: str) -> None:
     """Write into raw._replaced_days the days of the timestamps (or the first days of the
-    months, source.month_column) of the rows that the files `olds` loaded into `table`, before
-    a correction deletes them (raw_schema.REPLACED_DAYS_DDL)."""
-    days = [f"cast({quote(name)} as date)" for name, typ in source.columns if typ == "TIMESTAMP"]
+    months, source.month_column) of the rows that the files `olds` loaded into `table`, and of
+    every row sharing their source.group_column value, before a correction deletes them
+    (raw_schema.REPLACED_DAYS_DDL)."""
+    days = [f"cast(r.{quote(name)} as date)" for name, typ in source.columns if typ == "TIMESTAMP"]
     if source.month_column:
-        days.append(f"try_cast({quote(source.month_column)} || '-01' as date)")
+        days.append(f"try_cast(r.{quote(source.month_column)} || '-01' as date)")
     if not days:
         return
-    rows = " union all ".join(
-        f"select _file_id, {day} as day from {table} where _file_id in ({olds})" for day in days
-    )
+    replaced = f"select * from {table} where _file_id in ({olds})"
+    rows = replaced
+    if source.group_column:  # and the rows of their groups in every file
+        group = quote(source.group_column)
+        rows += (
+            f" union all by name select g._file_id, r.* exclude (_file_id)"
+            f" from ({replaced}) as g join {table} as r on r.{group} = g.{group}"
+        )
+    rows = " union all ".join(f"select r._file_id, {day} as day from ({rows}) as r" for day in days)
     con.execute(
         f"insert into {SCHEMA}._replaced_days select distinct _file_id, {sql_str(source.name)}, day,"
         f" now()::timestamp from ({rows}) where day is not null"

@@ -51,10 +51,10 @@ create table if not exists {SCHEMA}._quarantine (
 )"""
 
 # The days a correction took rows away from: for each replaced file, the distinct days of its
-# rows' timestamps (for finance_monthly, which has none, its months' first days), written as the
-# correction loads (replaced_at = the correction's _loaded_at). The incremental models rewrite
-# those days, which no row loaded with the correction may name (a file corrected to fewer rows,
-# or to none).
+# rows' timestamps (for finance_monthly, which has none, its months' first days; for web_events,
+# those of every event of their sessions), written as the correction loads (replaced_at = the
+# correction's _loaded_at). The incremental models rewrite those days, which no row loaded with
+# the correction may name (a file corrected to fewer rows, or to none).
 REPLACED_DAYS_DDL = f"""
 create table if not exists {SCHEMA}._replaced_days (
     file_id bigint,

@@ -3,10 +3,11 @@
 -- Sessions of an anonymous_id before its first login stay anonymous (kept, not dropped), so
 -- a later login never rewrites history and incremental builds equal full ones.
 --
--- Incremental: a run rebuilds the sessions with events loaded since the last run and every
--- session of a browser (anonymous_id) that logged in in those events, from all their events
--- and all the logins of their browsers: the same rows a full build gives them. The post-hook
--- drops sessions whose every event a correction removed.
+-- Incremental: a run rebuilds the sessions with events loaded since the last run, every
+-- session of a browser (anonymous_id) that logged in in those events, and the sessions
+-- starting on a day a correction took web events from (raw._replaced_days), from all their
+-- events and all the logins of their browsers: the same rows a full build gives them. The
+-- post-hook drops sessions whose every event a correction removed.
 {{
     config(
         materialized='incremental',
@@ -44,6 +45,19 @@ touched_sessions as (
         where event_type = 'login'
             and customer_id is not null
     )
+    {%- set replaced = replaced_days_relation() if execute else none %}
+    {%- set days = run_query(
+        "select distinct day from " ~ replaced ~ " where source = 'web_events'"
+        ~ " and replaced_at > (" ~ loaded_high_water() ~ ") order by day"
+    ).columns[0].values() if replaced is not none else [] %}
+    {%- if days %}
+    -- Sessions that a correction took events from: no event loaded since may name them, but
+    -- ingest recorded the days of all their events (the contract's group_column).
+    union
+    select session_id
+    from {{ this }}
+    where cast(session_start as date) in ({{ day_literals(days) }})
+    {%- endif %}
 ),
 
 events as (
