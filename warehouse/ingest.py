@@ -850,10 +850,10 @@ def _record_replaced_days(con: duckdb.DuckDBPyConnection, source: Source, table:
             f" union all by name select g._file_id, r.* exclude (_file_id)"
             f" from ({replaced}) as g join {table} as r on r.{group} = g.{group}"
         )
-    rows = " union all ".join(f"select r._file_id, {day} as day from ({rows}) as r" for day in days)
+    selects = " union all ".join(f"select r._file_id, {day} as day from ({rows}) as r" for day in days)
     con.execute(
         f"insert into {SCHEMA}._replaced_days select distinct _file_id, {sql_str(source.name)}, day,"
-        f" now()::timestamp from ({rows}) where day is not null"
+        f" now()::timestamp from ({selects}) where day is not null"
     )
 
 
