@@ -14,7 +14,8 @@ the way production does it. Then, as in production:
    corrected facts, and the two customers who lost an entry keep their balances from January
    on without it (no new row names them). Then, on its own, January's finance delivery is
    corrected to no rows: January must lose its finance figures; and an April receipt is
-   delivered again for another customer: it must move from one's April row to the other's;
+   delivered again for another customer: it must move from one's April row to the other's; and
+   a customers file delivered late adds a February version: the sales it covers must take it;
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear. This build
    and the full refresh run without raw._replaced_days, as after an upgrade before ingest;
@@ -23,8 +24,9 @@ the way production does it. Then, as in production:
 
 from __future__ import annotations
 
+import csv
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -38,6 +40,7 @@ START = date(2024, 1, 1)
 BUILT_UNTIL = date(2024, 4, 7)
 NEXT_DAY = date(2024, 4, 8)
 RETURN_DAY = date(2024, 4, 9)
+LATE_VERSION = datetime(2024, 2, 10, 12, 0)
 LOOKBACK = 2
 SELECT = "+fct_customer_month"
 NO_TESTS = "resource_type:test resource_type:unit_test"
@@ -153,6 +156,31 @@ def _move_an_april_receipt(landing: Path) -> dict:
                 "order_id": f"{fields[2]}-{receipt}".replace('"', ""),
             }
     raise AssertionError("no identified early-April POS receipt in the generated set")
+
+
+def _deliver_a_late_version(landing: Path, wh: str) -> dict:
+    """A customers file delivered late: a version dated LATE_VERSION of a customer with one
+    version so far and sales from then on, who moves to another region."""
+    with duckdb.connect(wh, read_only=True) as con:
+        customer = con.execute(
+            """select customer_id from marts.fct_sales
+               where date_day >= ? and date_day < '2024-04-01'
+                   and customer_id in (select customer_id from raw.customers group by 1 having count(*) = 1)
+               group by customer_id order by count(*) desc, customer_id limit 1""",
+            [LATE_VERSION.date()],
+        ).fetchone()[0]
+    for path in sorted((landing / "customers").glob("dt=*/*.csv")):
+        rows = list(csv.DictReader(path.read_text().splitlines()))
+        row = next((r for r in rows if r["customer_id"] == customer), None)
+        if row:
+            break
+    row = {**row, "region": "제주" if row["region"] != "제주" else "서울", "updated_at": str(LATE_VERSION)}
+    folder = landing / "customers" / f"dt={LATE_VERSION.date().isoformat()}"
+    with (folder / "customers_late.csv").open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(row), quoting=csv.QUOTE_NONNUMERIC)
+        writer.writeheader()
+        writer.writerow(row)
+    return {"customer_id": customer, "day": LATE_VERSION.date()}
 
 
 def _add_a_purchase(landing: Path, day: date, customer_id: str) -> None:
@@ -290,6 +318,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with duckdb.connect(wh, read_only=True) as con:
         receipt["after"] = dict(con.execute(april_net, [receipt["from"], receipt["to"]]).fetchall())
 
+    # 2e. On its own build: a customer version delivered late (its file dated February). The
+    # sales it covers, older than the window, must take it, as in a full build.
+    late = _deliver_a_late_version(landing, wh)
+    ingest(settings.warehouse, landing, days=[late["day"]])
+    _build(settings, NEXT_DAY)
+    with duckdb.connect(wh, read_only=True) as con:
+        late["keys"] = con.execute(
+            """select s.customer_key = v.customer_key, count(*) from marts.fct_sales as s
+               join intermediate.int_customers_versioned as v
+                   on v.customer_id = s.customer_id and v.valid_from = ?
+               where s.customer_id = ? and s.sold_at >= v.valid_from group by 1 order by 1""",
+            [LATE_VERSION, late["customer_id"]],
+        ).fetchall()
+
     # 3. A closed account buys again.
     with duckdb.connect(wh, read_only=True) as con:
         closed = con.execute(
@@ -321,6 +363,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         incremental = con.execute(
             "select * from marts.fct_customer_month order by customer_id, month"
         ).fetchall()
+        incremental_sales = con.execute("select * from marts.fct_sales order by sales_line_id").fetchall()
 
     # 4. A full refresh of a copy.
     copy = _settings(tmp_path_factory.mktemp("customer_month_full"))
@@ -329,6 +372,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _build(copy, RETURN_DAY, full_refresh=True)
     with duckdb.connect(str(copy.warehouse), read_only=True) as con:
         full = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
+        full_sales = con.execute("select * from marts.fct_sales order by sales_line_id").fetchall()
 
     return {
         "next_day": next_day,
@@ -346,6 +390,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "returned_months": returned_months,
         "incremental": incremental,
         "full": full,
+        "late": late,
+        "incremental_sales": incremental_sales,
+        "full_sales": full_sales,
     }
 
 
@@ -390,6 +437,14 @@ def test_a_receipt_moved_to_another_customer_leaves_the_old_one(runs: dict) -> N
     assert moved["net"] > 0
     assert moved["after"][moved["from"]] == moved["before"][moved["from"]] - moved["net"]
     assert moved["after"][moved["to"]] == moved["before"][moved["to"]] + moved["net"]
+
+
+def test_a_late_customer_version_rekeys_the_sales_it_covers(runs: dict) -> None:
+    # Every sale of the customer from the late version on points at it, none elsewhere.
+    ((same, lines),) = runs["late"]["keys"]
+    assert same is True and lines >= 5
+    assert len(runs["incremental_sales"]) > 300
+    assert runs["incremental_sales"] == runs["full_sales"]
 
 
 def test_a_points_entry_dropped_or_moved_away_leaves_every_later_balance(runs: dict) -> None:

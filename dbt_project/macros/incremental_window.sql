@@ -4,7 +4,8 @@
     the latest day in the table), so late files within the window land, and (2) any older day
     that received input rows loaded after the table's last load (_loaded_at high-water mark):
     a corrected file, a late cancellation; or whose rows a correction loaded since deleted
-    (raw._replaced_days: a file corrected to fewer rows, or to none). Both sets of days are
+    (raw._replaced_days: a file corrected to fewer rows, or to none); or whose rows belong to a
+    customer version loaded since (days_rekeyed: a customers file delivered late). Both sets of days are
     replaced whole (delete+insert by date_day), which is what makes an incremental run equal a
     full refresh.
 
@@ -39,13 +40,36 @@
 {%- endmacro %}
 
 {#- Days before `start` (ISO strings) holding rows of the model's declared inputs loaded after
-    `high_water`. -#}
+    `high_water`, and the days whose rows must take another customer version (days_rekeyed). -#}
 {% macro days_loaded_after(high_water, start) -%}
     {%- set inputs = [] -%}
     {%- for model, column in config.get('meta', {}).get('incremental_inputs', {}).items() -%}
         {%- do inputs.append({'relation': ref(model), 'date': column}) -%}
     {%- endfor -%}
-    {{ return(dates_loaded_after(inputs, high_water, start) | map('string') | list) }}
+    {%- set days = dates_loaded_after(inputs, high_water, start) -%}
+    {%- if inputs -%}  {#- a fact, keyed by customer version -#}
+        {%- set days = days + days_rekeyed(high_water, start) -%}
+    {%- endif -%}
+    {{ return(days | unique | sort | map('string') | list) }}
+{%- endmacro %}
+
+{#- The days (datetime.date) before `start` of the fact's rows whose customer has a version
+    loaded after `high_water`, within that version's validity: a fact row takes the customer
+    version valid at its event, and a version can arrive late (a customers file delivered or
+    corrected after the days it covers), so those rows may have to take it, or give it up.
+    Day by day the version arrives with the events it starts with, in the window. -#}
+{% macro days_rekeyed(high_water, start) -%}
+    {%- set query -%}
+        select distinct facts.date_day
+        from {{ this }} as facts
+        inner join {{ ref('int_customers_versioned') }} as versions
+            on versions.customer_id = facts.customer_id
+            and facts.date_day >= cast(versions.effective_from as date)
+            and facts.date_day <= cast(versions.valid_to as date)
+        where versions._loaded_at > cast('{{ high_water }}' as timestamp)
+            and facts.date_day < cast('{{ start }}' as date)
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
 {%- endmacro %}
 
 {#- The distinct dates (datetime.date, ascending) before `before` of rows loaded after
@@ -103,9 +127,9 @@
     everything else by lookups, so the inputs can be cut before the lookups' joins: DuckDB does
     not push the final date_day filter below a LEFT JOIN, and a day's run joined every input
     row. The comparison with the window's first moment lets the scan skip row groups by their
-    minimum and maximum. -#}
-{% macro where_in_incremental_window(timestamp) -%}
-    {%- set bounds = incremental_bounds() -%}
+    minimum and maximum. `bounds`: incremental_bounds(), which a fact reads once for its SQL
+    (each reading queries the table and its inputs). -#}
+{% macro where_in_incremental_window(timestamp, bounds) -%}
     {%- if bounds %}
     where ({{ timestamp }} >= cast('{{ bounds.start }}' as timestamp)
         {%- if bounds.days %}
@@ -122,9 +146,9 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The rows of `relation_name` (a CTE holding date_day) this run must write. -#}
-{% macro select_incremental_window(relation_name) -%}
-    {%- set bounds = incremental_bounds() -%}
+{#- The rows of `relation_name` (a CTE holding date_day) this run must write (`bounds` as for
+    where_in_incremental_window). -#}
+{% macro select_incremental_window(relation_name, bounds) -%}
     select *
     from {{ relation_name }}
     {%- if bounds %}

@@ -9,11 +9,12 @@
 }) }}
 -- One row per customer contact in any channel (call, sales activity, delivered campaign
 -- touch, web/app session, VOC case, survey response).
+{%- set bounds = incremental_bounds() %}
 with
 
 contacts as (
     select * from {{ ref('int_contacts_unioned') }}
-    {{- where_in_incremental_window('contact_at') }}
+    {{- where_in_incremental_window('contact_at', bounds) }}
 ),
 
 customer_versions as (
@@ -54,4 +55,4 @@ final as (
     from keyed
 )
 
-{{ select_incremental_window('final') }}
+{{ select_incremental_window('final', bounds) }}

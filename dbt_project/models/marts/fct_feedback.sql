@@ -4,16 +4,17 @@
     'stg_surveys__responses': 'responded_at',
 }) }}
 -- One row per VOC case (its latest version) or survey response.
+{%- set bounds = incremental_bounds() %}
 with
 
 voc_cases as (
     select * from {{ ref('stg_voc__cases') }}
-    {{- where_in_incremental_window('received_at') }}
+    {{- where_in_incremental_window('received_at', bounds) }}
 ),
 
 responses as (
     select * from {{ ref('stg_surveys__responses') }}
-    {{- where_in_incremental_window('responded_at') }}
+    {{- where_in_incremental_window('responded_at', bounds) }}
 ),
 
 customer_versions as (
@@ -92,4 +93,4 @@ final as (
     from keyed
 )
 
-{{ select_incremental_window('final') }}
+{{ select_incremental_window('final', bounds) }}

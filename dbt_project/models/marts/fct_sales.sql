@@ -4,11 +4,12 @@
     'stg_online_orders__orders': 'ordered_at',
 }) }}
 -- One row per sales line in any channel (store receipt line, online order line).
+{%- set bounds = incremental_bounds() %}
 with
 
 sales_lines as (
     select * from {{ ref('int_sales_lines_unioned') }}
-    {{- where_in_incremental_window('sold_at') }}
+    {{- where_in_incremental_window('sold_at', bounds) }}
 ),
 
 customer_versions as (
@@ -72,4 +73,4 @@ final as (
     from keyed
 )
 
-{{ select_incremental_window('final') }}
+{{ select_incremental_window('final', bounds) }}
