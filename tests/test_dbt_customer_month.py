@@ -15,7 +15,8 @@ the way production does it. Then, as in production:
    on without it (no new row names them). Then, on its own, January's finance delivery is
    corrected to no rows: January must lose its finance figures; and an April receipt is
    delivered again for another customer: it must move from one's April row to the other's; and
-   a customers file delivered late adds a February version: the sales it covers must take it;
+   a customers file delivered late adds a February version: the sales it covers must take it,
+   and give it up when the file is corrected to no rows;
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear. This build
    and the full refresh run without raw._replaced_days, as after an upgrade before ingest;
@@ -332,6 +333,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             [LATE_VERSION, late["customer_id"]],
         ).fetchall()
 
+    # 2f. On its own build: that customers file corrected to no rows. The version is gone, and
+    # the sales it covered must go back to the one before.
+    late_file = landing / "customers" / f"dt={late['day'].isoformat()}" / "customers_late.csv"
+    late_file.write_text(late_file.read_text().splitlines()[0] + "\n")
+    ingest(settings.warehouse, landing, days=[late["day"]])
+    _build(settings, NEXT_DAY)
+    with duckdb.connect(wh, read_only=True) as con:
+        late["dangling"] = con.execute(
+            """select count(*) from marts.fct_sales where customer_id = ?
+                   and customer_key not in (select customer_key from intermediate.int_customers_versioned)""",
+            [late["customer_id"]],
+        ).fetchone()[0]
+
     # 3. A closed account buys again.
     with duckdb.connect(wh, read_only=True) as con:
         closed = con.execute(
@@ -439,10 +453,12 @@ def test_a_receipt_moved_to_another_customer_leaves_the_old_one(runs: dict) -> N
     assert moved["after"][moved["to"]] == moved["before"][moved["to"]] + moved["net"]
 
 
-def test_a_late_customer_version_rekeys_the_sales_it_covers(runs: dict) -> None:
+def test_a_late_customer_version_rekeys_the_sales_it_covers_until_it_is_corrected_away(runs: dict) -> None:
     # Every sale of the customer from the late version on points at it, none elsewhere.
     ((same, lines),) = runs["late"]["keys"]
     assert same is True and lines >= 5
+    # Once the version is corrected away, no sale keeps its key.
+    assert runs["late"]["dangling"] == 0
     assert len(runs["incremental_sales"]) > 300
     assert runs["incremental_sales"] == runs["full_sales"]
 

@@ -299,10 +299,12 @@
         after the closing month, activity before signup, or such activity corrected away;
       - with `check_balances` (points_corrected_after): a points balance below the plan's
         start that no longer matches the entries, e.g. an entry that a corrected file dropped
-        (its deleted rows name no customer) or that moved to another customer.
+        (its deleted rows name no customer) or that moved to another customer;
+      - with `check_keys` (after a customers correction): a row keyed to a customer version
+        that is gone (a corrected file dropped it, and names no customer).
     Everything else in an older month depends only on that month's facts and finance rows,
     which the plan's months cover. Must run before the table's rows are deleted. -#}
-{% macro customer_month_keys(plan, check_balances=false) -%}
+{% macro customer_month_keys(plan, check_balances=false, check_keys=false) -%}
     {%- set below = date_literal(plan.start) -%}
     {%- set last_below = 'cast(' ~ dbt.dateadd('month', -1, below) ~ ' as date)' -%}
     {%- set high_water = "cast('" ~ plan.high_water ~ "' as timestamp)" -%}
@@ -385,6 +387,11 @@
     union
     select customer_id from drifted
     {%- endif %}
+    {%- if check_keys %}
+    union
+    select customer_id from {{ this }}
+    where customer_key <> -1 and customer_key not in (select customer_key from versions)
+    {%- endif %}
     union
     select customer_id from versions where _loaded_at > {{ high_water }}
     union
@@ -397,24 +404,17 @@
     holds their days), or an entry was delivered again (its earlier version may name another
     customer). -#}
 {% macro points_corrected_after(high_water) -%}
+    {%- if replaced_since('loyalty_points', high_water) -%}
+        {{ return(true) }}
+    {%- endif -%}
     {%- set after = "cast('" ~ high_water ~ "' as timestamp)" -%}
     {%- set entries = source('raw', 'loyalty_points') -%}
-    {%- set replaced = replaced_days_relation() -%}
     {%- set query -%}
-        select
-            {% if replaced is not none -%}
-            exists (
-                select 1 from {{ replaced }}
-                where source = 'loyalty_points' and replaced_at > {{ after }}
-            )
-            {%- else -%}
-            false
-            {%- endif %}
-            or exists (
-                select 1 from {{ entries }}
-                where _loaded_at <= {{ after }}
-                    and entry_id in (select entry_id from {{ entries }} where _loaded_at > {{ after }})
-            )
+        select exists (
+            select 1 from {{ entries }}
+            where _loaded_at <= {{ after }}
+                and entry_id in (select entry_id from {{ entries }} where _loaded_at > {{ after }})
+        )
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0]) }}
 {%- endmacro %}
@@ -437,7 +437,9 @@
             ~ in_rewritten_months({'start': modules.datetime.date(9999, 1, 1), 'months': plan.months},
                 'month_start', 'month_start') ~ ')'
         )) -%}
-        {{ rewrite_months(plan, customer_month_keys(plan, points_corrected_after(plan.high_water)), extracts=[
+        {{ rewrite_months(plan, customer_month_keys(
+            plan, points_corrected_after(plan.high_water), replaced_since('customers', plan.high_water)
+        ), extracts=[
             {
                 'name': 'finance',
                 'relation': ref('stg_finance_monthly__customer_months'),

@@ -53,21 +53,45 @@
     {{ return(days | unique | sort | map('string') | list) }}
 {%- endmacro %}
 
-{#- The days (datetime.date) before `start` of the fact's rows whose customer has a version
-    loaded after `high_water`, within that version's validity: a fact row takes the customer
-    version valid at its event, and a version can arrive late (a customers file delivered or
-    corrected after the days it covers), so those rows may have to take it, or give it up.
-    Day by day the version arrives with the events it starts with, in the window. -#}
+{#- Whether a correction of `source` took rows away since `high_water` (raw._replaced_days). -#}
+{% macro replaced_since(source_name, high_water) -%}
+    {%- set replaced = replaced_days_relation() -%}
+    {%- if replaced is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {{ return(run_query(
+        'select exists (select 1 from ' ~ replaced ~ " where source = '" ~ source_name
+        ~ "' and replaced_at > cast('" ~ high_water ~ "' as timestamp))"
+    ).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- The days (datetime.date) before `start` whose fact rows must take another customer version.
+    A fact row takes the version valid at its event, and a version can arrive late (a
+    customers file delivered after the days it covers) or go (a customers file corrected
+    without it): so the days of the fact's rows whose customer has a version loaded after
+    `high_water`, within that version's validity, and after a customers correction, the days of
+    the rows whose version is gone. Day by day a version arrives with the events it starts
+    with, in the window. -#}
 {% macro days_rekeyed(high_water, start) -%}
+    {%- set after = "cast('" ~ high_water ~ "' as timestamp)" -%}
+    {%- set versions = ref('int_customers_versioned') -%}
     {%- set query -%}
         select distinct facts.date_day
         from {{ this }} as facts
-        inner join {{ ref('int_customers_versioned') }} as versions
+        inner join {{ versions }} as versions
             on versions.customer_id = facts.customer_id
             and facts.date_day >= cast(versions.effective_from as date)
             and facts.date_day <= cast(versions.valid_to as date)
-        where versions._loaded_at > cast('{{ high_water }}' as timestamp)
+        where versions._loaded_at > {{ after }}
             and facts.date_day < cast('{{ start }}' as date)
+        {%- if replaced_since('customers', high_water) %}
+        union
+        select distinct date_day
+        from {{ this }}
+        where customer_key <> -1
+            and customer_key not in (select customer_key from {{ versions }})
+            and date_day < cast('{{ start }}' as date)
+        {%- endif %}
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
 {%- endmacro %}
