@@ -4,10 +4,10 @@
     the latest day in the table), so late files within the window land, and (2) any older day
     that received input rows loaded after the table's last load (_loaded_at high-water mark):
     a corrected file, a late cancellation; or whose rows a correction loaded since deleted
-    (raw._replaced_days: a file corrected to fewer rows, or to none); or whose rows belong to a
-    customer version loaded since (days_rekeyed: a customers file delivered late). Both sets of days are
-    replaced whole (delete+insert by date_day), which is what makes an incremental run equal a
-    full refresh.
+    (raw._replaced_days: a file corrected to fewer rows, or to none); or whose rows must take
+    another customer version (days_rekeyed: a customers file delivered late, or corrected).
+    These days are replaced whole (delete+insert by date_day), which is what makes an
+    incremental run equal a full refresh.
 
     The older days are found in the model's inputs, declared through incremental_fact()
     ({model: timestamp column whose date is the fact's date_day}), and written into the SQL as
