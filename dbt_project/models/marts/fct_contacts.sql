@@ -6,7 +6,7 @@
     'int_web_sessions_identified': 'session_start',
     'stg_voc__cases': 'received_at',
     'stg_surveys__responses': 'responded_at',
-}) }}
+}, event_at='contact_at') }}
 -- One row per customer contact in any channel (call, sales activity, delivered campaign
 -- touch, web/app session, VOC case, survey response).
 {%- set bounds = incremental_bounds() %}

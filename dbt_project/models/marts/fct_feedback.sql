@@ -2,7 +2,7 @@
 {{ incremental_fact({
     'stg_voc__cases': 'received_at',
     'stg_surveys__responses': 'responded_at',
-}) }}
+}, event_at='received_at') }}
 -- One row per VOC case (its latest version) or survey response.
 {%- set bounds = incremental_bounds() %}
 with

@@ -2,7 +2,7 @@
 {{ incremental_fact({
     'stg_pos_sales__lines': 'sold_at',
     'stg_online_orders__orders': 'ordered_at',
-}) }}
+}, event_at='sold_at') }}
 -- One row per sales line in any channel (store receipt line, online order line).
 {%- set bounds = incremental_bounds() %}
 with
