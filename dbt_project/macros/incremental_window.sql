@@ -64,8 +64,8 @@
 {#- Pre-hook of a fact, after delete_incremental_window: its older rows take the customer
     version now valid at their event (`event_at`), for the customers whose versions may have
     changed since the table's high-water mark. A version can arrive late (a customers file
-    delivered after the days it covers; the generator's daily deltas carry versions up to weeks
-    old) or go (a customers file corrected without it). The customers are those with a
+    delivered after the days it covers: at L, day 732's versions covered rows as old as three
+    weeks) or go (a customers file corrected without it). The customers are those with a
     version loaded after the mark and, after a customers correction, those of rows whose
     version is gone. Updated in place: rebuilding their days took day 732's build at L from
     57 s to 127 s. The window's rows, deleted before, are written with the right versions. -#}
