@@ -61,7 +61,7 @@
     ).columns[0].values()[0]) }}
 {%- endmacro %}
 
-{#- Pre-hook of a fact, after delete_incremental_window: its older rows take the customer
+{#- Part of a fact's pre-hook, after the window's delete: its older rows take the customer
     version now valid at their event (`event_at`), for the customers whose versions may have
     changed since the table's high-water mark. A version can arrive late (a customers file
     delivered after the days it covers: at L, day 732's versions covered rows as old as three
@@ -69,8 +69,7 @@
     version loaded after the mark and, after a customers correction, those of rows whose
     version is gone. Updated in place: rebuilding their days took day 732's build at L from
     57 s to 127 s. The window's rows, deleted before, are written with the right versions. -#}
-{% macro rekey_customers(event_at) -%}
-    {%- set bounds = incremental_bounds() -%}
+{% macro rekey_customers(event_at, bounds) -%}
     {%- if bounds -%}
     {%- set versions = ref('int_customers_versioned') -%}
     update {{ this }} as facts
@@ -159,11 +158,13 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Pre-hook: empty the window's days, so a day whose rows all disappeared is emptied too. -#}
-{% macro delete_incremental_window() -%}
+{#- Pre-hook: empty the window's days, so a day whose rows all disappeared is emptied too;
+    then re-key the older rows (rekey_customers), with the same bounds. -#}
+{% macro delete_incremental_window(event_at) -%}
     {%- set bounds = incremental_bounds() -%}
     {%- if bounds -%}
-        delete from {{ this }} where {{ in_incremental_window(bounds) }}
+        delete from {{ this }} where {{ in_incremental_window(bounds) }};
+        {{ rekey_customers(event_at, bounds) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -186,7 +187,7 @@
         incremental_strategy='delete+insert',
         unique_key='date_day',
         on_schema_change='fail',
-        pre_hook=["{{ delete_incremental_window() }}", "{{ rekey_customers('" ~ event_at ~ "') }}"],
+        pre_hook="{{ delete_incremental_window('" ~ event_at ~ "') }}",
         meta={'incremental_inputs': inputs},
     ) }}
     {%- for model in inputs %}
