@@ -16,7 +16,8 @@ the way production does it. Then, as in production:
    corrected to no rows: January must lose its finance figures; and an April receipt is
    delivered again for another customer: it must move from one's April row to the other's; and
    a customers file delivered late adds a February version: the sales it covers must take it,
-   and give it up when the file is corrected to no rows;
+   and give it up when the file is corrected to no rows; the version also takes another
+   customer's phone, and with it that customer's calls matched by phone, until the correction;
 3. an account closed in January or February buys again on 04-09 (a late return): its span
    now runs to April, so the months between, older than the window, must appear. This build
    and the full refresh run without raw._replaced_days, as after an upgrade before ingest;
@@ -161,7 +162,9 @@ def _move_an_april_receipt(landing: Path) -> dict:
 
 def _deliver_a_late_version(landing: Path, wh: str) -> dict:
     """A customers file delivered late: a version dated LATE_VERSION of a customer with one
-    version so far and sales from then on, who moves to another region."""
+    version so far and sales from then on, who moves to another region and takes the phone of
+    another customer, whose calls without customer_id from then on (matched by phone) it takes
+    too (a reassigned number)."""
     with duckdb.connect(wh, read_only=True) as con:
         customer = con.execute(
             """select customer_id from marts.fct_sales
@@ -170,18 +173,31 @@ def _deliver_a_late_version(landing: Path, wh: str) -> dict:
                group by customer_id order by count(*) desc, customer_id limit 1""",
             [LATE_VERSION.date()],
         ).fetchone()[0]
+        caller, phone = con.execute(
+            """select calls.customer_id, any_value(customers.phone) from marts.fct_contacts as calls
+               join raw.customers as customers on customers.customer_id = calls.customer_id
+               where calls.identified_by = 'phone' and calls.contact_at >= ? and calls.date_day < '2024-04-01'
+                   and calls.customer_id <> ?
+               group by calls.customer_id order by count(*) desc, calls.customer_id limit 1""",
+            [LATE_VERSION, customer],
+        ).fetchone()
     for path in sorted((landing / "customers").glob("dt=*/*.csv")):
         rows = list(csv.DictReader(path.read_text().splitlines()))
         row = next((r for r in rows if r["customer_id"] == customer), None)
         if row:
             break
-    row = {**row, "region": "제주" if row["region"] != "제주" else "서울", "updated_at": str(LATE_VERSION)}
+    row = {
+        **row,
+        "region": "제주" if row["region"] != "제주" else "서울",
+        "phone": phone,
+        "updated_at": str(LATE_VERSION),
+    }
     folder = landing / "customers" / f"dt={LATE_VERSION.date().isoformat()}"
     with (folder / "customers_late.csv").open("w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=list(row), quoting=csv.QUOTE_NONNUMERIC)
         writer.writeheader()
         writer.writerow(row)
-    return {"customer_id": customer, "day": LATE_VERSION.date()}
+    return {"customer_id": customer, "caller": caller, "phone": phone, "day": LATE_VERSION.date()}
 
 
 def _add_a_purchase(landing: Path, day: date, customer_id: str) -> None:
@@ -191,6 +207,35 @@ def _add_a_purchase(landing: Path, day: date, customer_id: str) -> None:
     stamp = day.strftime("%Y%m%d")
     line = f'"{stamp}-99999",1,"{store}","{stamp}120000","{customer_id}","P00001",1,10000,0,"CARD",'
     path.write_text(path.read_text().rstrip("\n") + "\n" + line + "\n")
+
+
+def _calls_check(con: duckdb.DuckDBPyConnection, late: dict) -> dict:
+    """The calls of fct_contacts whose customer is not the one identity stitching gives them
+    now; the late version's customer's calls from the phone it took; and the customer months
+    of the two customers whose call counts differ from fct_contacts."""
+    return {
+        "stale": con.execute(
+            """select count(*) from marts.fct_contacts as f
+               join intermediate.int_calls_identified as c on f.contact_id = 'call-' || c.call_id
+               where f.customer_id is distinct from c.customer_id"""
+        ).fetchone()[0],
+        "by_phone": con.execute(
+            """select count(*) from marts.fct_contacts as f
+               join staging.stg_call_center__calls as c on f.contact_id = 'call-' || c.call_id
+               where f.customer_id = ? and c.caller_phone_hash = md5(regexp_replace(?, '[^0-9]', '', 'g'))""",
+            [late["customer_id"], late["phone"]],
+        ).fetchone()[0],
+        "months_off": con.execute(
+            """select count(*) from marts.fct_customer_month as m
+               full join (
+                   select customer_id, month, count(*) as calls from marts.fct_contacts
+                   where contact_channel = 'call_center' and customer_id in ($1, $2) group by all
+               ) as f using (customer_id, month)
+               where (m.customer_id in ($1, $2) or f.customer_id is not null)
+                   and coalesce(m.contacts_call_center, 0) <> coalesce(f.calls, 0)""",
+            [late["customer_id"], late["caller"]],
+        ).fetchone()[0],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +377,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                where s.customer_id = ? and s.sold_at >= v.valid_from group by 1 order by 1""",
             [LATE_VERSION, late["customer_id"]],
         ).fetchall()
+        late["calls"] = [_calls_check(con, late)]
 
     # 2f. On its own build: that customers file corrected to no rows. The version is gone, and
     # the sales it covered must go back to the one before.
@@ -345,6 +391,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                    and customer_key not in (select customer_key from intermediate.int_customers_versioned)""",
             [late["customer_id"]],
         ).fetchone()[0]
+        late["calls"].append(_calls_check(con, late))
 
     # 3. A closed account buys again.
     with duckdb.connect(wh, read_only=True) as con:
@@ -378,6 +425,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "select * from marts.fct_customer_month order by customer_id, month"
         ).fetchall()
         incremental_sales = con.execute("select * from marts.fct_sales order by sales_line_id").fetchall()
+        incremental_contacts = con.execute("select * from marts.fct_contacts order by contact_id").fetchall()
 
     # 4. A full refresh of a copy.
     copy = _settings(tmp_path_factory.mktemp("customer_month_full"))
@@ -387,6 +435,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with duckdb.connect(str(copy.warehouse), read_only=True) as con:
         full = con.execute("select * from marts.fct_customer_month order by customer_id, month").fetchall()
         full_sales = con.execute("select * from marts.fct_sales order by sales_line_id").fetchall()
+        full_contacts = con.execute("select * from marts.fct_contacts order by contact_id").fetchall()
 
     return {
         "next_day": next_day,
@@ -407,6 +456,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "late": late,
         "incremental_sales": incremental_sales,
         "full_sales": full_sales,
+        "incremental_contacts": incremental_contacts,
+        "full_contacts": full_contacts,
     }
 
 
@@ -461,6 +512,16 @@ def test_a_late_customer_version_rekeys_the_sales_it_covers_until_it_is_correcte
     assert runs["late"]["dangling"] == 0
     assert len(runs["incremental_sales"]) > 300
     assert runs["incremental_sales"] == runs["full_sales"]
+
+
+def test_a_late_version_that_takes_a_phone_takes_its_calls_until_it_is_corrected_away(runs: dict) -> None:
+    # The calls from the other customer's phone move to the late version's customer, and back
+    # when the version is corrected away: both customers' months count them where they are.
+    took, gave_back = runs["late"]["calls"]
+    assert took["by_phone"] >= 1 and took["stale"] == 0 and took["months_off"] == 0
+    assert gave_back == {"stale": 0, "by_phone": 0, "months_off": 0}
+    assert len(runs["incremental_contacts"]) > 500
+    assert runs["incremental_contacts"] == runs["full_contacts"]
 
 
 def test_a_points_entry_dropped_or_moved_away_leaves_every_later_balance(runs: dict) -> None:

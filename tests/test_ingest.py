@@ -259,6 +259,40 @@ def test_redelivered_file_replaces_exactly_its_rows(tmp_path: Path) -> None:
     assert _rows(warehouse, "select count(*) from raw.pos_sales") == [(3,)]
 
 
+def test_a_phone_given_to_a_customer_or_taken_away_replaces_the_days_of_its_calls(tmp_path: Path) -> None:
+    """Call K0002 (2024-01-01) names no customer, and no customer holds its phone. A later
+    customers file gives it to C0000002: the call's customer changes, though no call loaded
+    since names it, so its day is a replaced day; then the file is corrected to none."""
+    landing = _copy_landing(tmp_path / "landing")
+    warehouse = tmp_path / "build.duckdb"
+    ingest(warehouse, landing, run_id="first")
+    rel = "customers/dt=2024-01-02/customers_20240102.csv"
+    header = (landing / "customers/dt=2024-01-01/customers_20240101.csv").read_text(encoding="utf-8-sig")
+    header = header.splitlines()[0]
+    (landing / rel).parent.mkdir()
+    (landing / rel).write_text(
+        header + "\n"
+        # the same phone as before, another city: no call changes customer
+        "C0000001,김민준,010-1234-5678,minjun@example.com,1985-03-02,M,3,mid,university,office,서울,송파구,"
+        "2023-05-01,store,Y,active,,2024-01-02 09:00:00\n"
+        # K0002's phone, written another way
+        'C0000002,"이, 서연",(010) 9999 0000,seoyeon@example.com,1990-07-15,F,2,high,graduate,professional,부산,'
+        "해운대구,2023-06-10,web,N,active,,2024-01-02 10:00:00\n",
+        encoding="utf-8",
+    )
+    days_sql = """select d.source, d.day, f.path, f.status from raw._replaced_days as d
+                  join raw._files as f on f.file_id = d.file_id where d.source = 'call_center'
+                  order by d.replaced_at"""
+    ingest(warehouse, landing, run_id="second")
+    assert _rows(warehouse, days_sql) == [("call_center", date(2024, 1, 1), rel, "loaded")]
+    (landing / rel).write_text(header + "\n", encoding="utf-8")
+    ingest(warehouse, landing, run_id="third")
+    assert _rows(warehouse, days_sql) == [
+        ("call_center", date(2024, 1, 1), rel, "replaced"),
+        ("call_center", date(2024, 1, 1), rel, "replaced"),
+    ]
+
+
 def test_day_and_source_filters(tmp_path: Path) -> None:
     landing = _copy_landing(tmp_path / "landing")
     warehouse = tmp_path / "build.duckdb"

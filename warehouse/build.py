@@ -243,8 +243,9 @@ def sources_yaml() -> str:
     )
     table(
         "_replaced_days",
-        "the days of the rows a correction deleted, per replaced file; replaced_at is the correction's"
-        " _loaded_at (warehouse/raw_schema.py)",
+        "the days of the rows a correction deleted, per replaced file, and of the calls whose phone a"
+        " customers file gave to a customer or took away; replaced_at is the change's _loaded_at"
+        " (warehouse/ingest.py)",
         (("file_id", "BIGINT"), ("source", "VARCHAR"), ("day", "DATE"), ("replaced_at", "TIMESTAMP")),
     )
     return "\n".join(lines) + "\n"

@@ -44,6 +44,16 @@ class Nested:
 
 
 @dataclass(frozen=True)
+class Match:
+    """How a source's rows without customer_id find their customer (dbt's identity stitching):
+    the customer of ``source`` whose ``by`` has the digits of the row's ``column``."""
+
+    column: str
+    source: str
+    by: str
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     format: str  # "csv" | "jsonl"
@@ -75,6 +85,11 @@ class Source:
     # files (web_events: a session crossing midnight): a correction that deletes some of them
     # records the days of all of them as replaced days.
     group_column: str | None = None
+    # Rows without customer_id belong to the customer a Match finds: a file of Match.source
+    # that gives the value to a customer or takes it away (a new customer, a changed or
+    # reassigned number, a version corrected away) records the days of those rows as replaced
+    # days (ingest._record_rematched_days).
+    matched_by: Match | None = None
     # File name inside the dt= folder; {day} is YYYYMMDD, other fields are filled by the writer.
     file_pattern: str = "{source}_{day}.csv"
 
@@ -229,6 +244,7 @@ SOURCES: dict[str, Source] = {
             pii=("caller_phone",),
             free_text=("summary",),
             event_time="started_at",
+            matched_by=Match("caller_phone", "customers", "phone"),
         ),
         Source(
             name="campaigns",

@@ -4,7 +4,9 @@
     the latest day in the table), so late files within the window land, and (2) any older day
     that received input rows loaded after the table's last load (_loaded_at high-water mark):
     a corrected file, a late cancellation; or whose rows a correction loaded since deleted
-    (raw._replaced_days: a file corrected to fewer rows, or to none). These days are replaced
+    (raw._replaced_days: a file corrected to fewer rows, or to none), or whose calls a phone
+    now matches to another customer (raw._replaced_days too: ingest's
+    _record_rematched_days). These days are replaced
     whole (delete+insert by date_day), which is what makes an incremental run equal a full
     refresh; rows of older days that must take another customer version are updated in place
     (rekey_customers).
