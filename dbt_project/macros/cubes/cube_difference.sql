@@ -24,7 +24,8 @@
        - with fact rows from `start` on, the first day the facts may have rewritten: the
          lookback window before the state's latest day (or before var run_date), or the
          earliest day of the facts loaded after the state's latest load (a late or corrected
-         file), or of the rows a correction deleted since (raw._replaced_days); from the
+         file), or of the rows a correction of a source of the facts deleted since
+         (raw._replaced_days, upstream_sources); from the
          first day of start's month on, since the rows' cells are months;
        - with state rows from `start` on (their facts may be gone), the same;
        - with facts whose lookup row now holds other dimensions (a scoring run moved the
@@ -134,6 +135,27 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The raw sources `model_name` reads, itself or through its parents (dbt's graph): a
+    correction of another source changes none of its rows. -#}
+{% macro upstream_sources(model_name) -%}
+    {%- set queue = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == model_name -%}
+        {%- do queue.append(node.unique_id) -%}
+    {%- endfor -%}
+    {%- set seen = [] -%}
+    {%- set names = [] -%}
+    {#- the loop reaches what it appends to the queue -#}
+    {%- for unique_id in queue if unique_id not in seen -%}
+        {%- do seen.append(unique_id) -%}
+        {%- if unique_id in graph.sources -%}
+            {%- do names.append(graph.sources[unique_id].name) -%}
+        {%- elif unique_id in graph.nodes -%}
+            {%- do queue.extend(graph.nodes[unique_id].depends_on.nodes) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(names | unique | sort | list) }}
+{%- endmacro %}
+
 {#- Pre-hook (`transaction: false`): by difference, the candidate units, their recomputed, old
     and kept rows and the changed units; else every unit's rows, into `<cube>_rows_next`. dbt
     renders hooks when it parses, so the refs here (the facts, the lookups) are the cube's
@@ -163,6 +185,7 @@
             (
                 select min(day) from {{ replaced_days }}
                 where replaced_at > (select max(loaded_at) from state_rows)
+                    and source in ('{{ upstream_sources(spec.facts) | join("', '") }}')
             )
             {%- endif %}
             {%- if run_date %},
