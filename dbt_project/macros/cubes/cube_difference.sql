@@ -142,6 +142,9 @@
     {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == model_name -%}
         {%- do queue.append(node.unique_id) -%}
     {%- endfor -%}
+    {%- if execute and not queue -%}
+        {{ exceptions.raise_compiler_error('upstream_sources: no model named ' ~ model_name) }}
+    {%- endif -%}
     {%- set seen = [] -%}
     {%- set names = [] -%}
     {#- the loop reaches what it appends to the queue -#}
