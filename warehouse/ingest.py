@@ -944,11 +944,12 @@ def commit_batch(
     ids = ", ".join(str(e.file_id) for e in entries)
     lo, hi = entries[0].file_id, entries[-1].file_id
     lineage = f"file_id, line, now()::timestamp, {sql_str(run_id)}"
+    matches = _matched(source)
     con.begin()
     try:
         old = [e.replaces for e in entries if e.replaces is not None]
         olds = ", ".join(map(str, old))
-        for matched in _matched(source):
+        for matched in matches:
             _note_holders(con, matched, table, olds)
         if old:
             _record_replaced_days(con, source, table, olds)
@@ -978,7 +979,7 @@ def commit_batch(
                 ) order by file_id, line, line_no
                 """
             )
-        for matched in _matched(source):
+        for matched in matches:
             _record_rematched_days(con, matched, table, run_id)
         con.execute(
             f"""insert into {SCHEMA}._quarantine

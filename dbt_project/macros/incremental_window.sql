@@ -5,11 +5,10 @@
     that received input rows loaded after the table's last load (_loaded_at high-water mark):
     a corrected file, a late cancellation; or whose rows a correction loaded since deleted
     (raw._replaced_days: a file corrected to fewer rows, or to none), or whose calls a phone
-    now matches to another customer (raw._replaced_days too: ingest's
-    _record_rematched_days). These days are replaced
-    whole (delete+insert by date_day), which is what makes an incremental run equal a full
-    refresh; rows of older days that must take another customer version are updated in place
-    (rekey_customers).
+    now matches to another customer (raw._replaced_days too: ingest's _record_rematched_days).
+    These days are replaced whole (delete+insert by date_day), which is what makes an
+    incremental run equal a full refresh; rows of older days that must take another customer
+    version are updated in place (rekey_customers).
 
     The older days are found in the model's inputs, declared through incremental_fact()
     ({model: timestamp column whose date is the fact's date_day}), and written into the SQL as

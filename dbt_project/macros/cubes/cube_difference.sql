@@ -25,8 +25,8 @@
          lookback window before the state's latest day (or before var run_date), or the
          earliest day of the facts loaded after the state's latest load (a late or corrected
          file), or of the rows a correction of a source of the facts deleted since
-         (raw._replaced_days, upstream_sources); from the
-         first day of start's month on, since the rows' cells are months;
+         (raw._replaced_days, upstream_sources); from the first day of start's month on,
+         since the rows' cells are months;
        - with state rows from `start` on (their facts may be gone), the same;
        - with facts whose lookup row now holds other dimensions (a scoring run moved the
          customer's tier, a product changed category): all of them;
