@@ -96,18 +96,23 @@
     {%- set where = config.get('where', '') -%}
     {%- set model_name = incremental_model_name(relation) -%}
     {%- if model_name -%}
-        {%- set since -%}
-            _loaded_at > coalesce((
-                select max(high_water) from ops.dbt_incremental_runs
-                where invocation_id = '{{ invocation_id }}' and model = '{{ model_name }}'
-            ), {{ beginning_of_time() }})
-        {%- endset -%}
+        {%- set since = '_loaded_at > (' ~ recorded_high_water(model_name) ~ ')' -%}
         {%- set where = '(' ~ where ~ ') and ' ~ since if where else since -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
     {%- endif -%}
     {%- do return(relation) -%}
+{%- endmacro %}
+
+{#- SQL: the mark record_high_water() recorded for `model` in this invocation (the beginning of
+    time if none). Its data tests and post-hooks read it: the table's own mark has moved on by
+    then. -#}
+{% macro recorded_high_water(model) -%}
+    coalesce((
+        select max(high_water) from ops.dbt_incremental_runs
+        where invocation_id = '{{ invocation_id }}' and model = '{{ model }}'
+    ), {{ beginning_of_time() }})
 {%- endmacro %}
 
 {#- The name of the incremental model `relation` is, or none. -#}

@@ -121,6 +121,19 @@
     {{ return(result.columns[0].values() | list) }}
 {%- endmacro %}
 
+{#- The days (datetime.date, ascending) a correction of `source_name` took rows from since
+    `since` (SQL of a timestamp), from raw._replaced_days. -#}
+{% macro replaced_days_since(source_name, since) -%}
+    {%- set replaced = replaced_days_relation() -%}
+    {%- if replaced is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(run_query(
+        'select distinct day from ' ~ replaced ~ " where source = '" ~ source_name ~ "'"
+        ~ ' and replaced_at > (' ~ since ~ ') order by day'
+    ).columns[0].values() | list) }}
+{%- endmacro %}
+
 {#- raw._replaced_days (the days of the rows corrections deleted), or none in a warehouse whose
     last ingest predates it: ingest creates it. -#}
 {% macro replaced_days_relation() -%}
@@ -135,27 +148,60 @@
     {%- for day in days %}{{ date_literal(day) }}{{ ', ' if not loop.last }}{% endfor %}
 {%- endmacro %}
 
+{#- The days a run rewrites as runs of consecutive days, [first, day after the last] (dates; the
+    last run open-ended, none, from the window's start, which absorbs the older days that
+    touch it). A corrected or re-delivered file often names a month of days in a row (voc
+    cases updated since), which become one range: a range reaches each scan of a view's
+    union, where a list of days became a join after the union, over every row. -#}
+{% macro incremental_ranges(bounds) -%}
+    {%- set one_day = modules.datetime.timedelta(days=1) -%}
+    {%- set ranges = [] -%}
+    {%- for text in bounds.days -%}
+        {%- set day = modules.datetime.date.fromisoformat(text) -%}
+        {%- if ranges and ranges[-1][1] == day -%}
+            {%- do ranges.append([ranges.pop()[0], day + one_day]) -%}
+        {%- else -%}
+            {%- do ranges.append([day, day + one_day]) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set start = modules.datetime.date.fromisoformat(bounds.start) -%}
+    {%- if ranges and ranges[-1][1] >= start -%}
+        {%- set start = ranges.pop()[0] -%}
+    {%- endif -%}
+    {%- do ranges.append([start, none]) -%}
+    {{ return(ranges) }}
+{%- endmacro %}
+
+{#- SQL predicate: `column` (a date, or with `cast_to` 'timestamp' a timestamp) falls on a day this
+    run rewrites: one comparison per range of days (incremental_ranges), which the scan can
+    skip row groups by. -#}
+{% macro in_incremental_ranges(column, bounds, cast_to='date') -%}
+    {%- set terms = [] -%}
+    {%- for first, after in incremental_ranges(bounds) -%}
+        {%- set term = column ~ " >= cast('" ~ first ~ "' as " ~ cast_to ~ ")" -%}
+        {%- if after is not none -%}
+            {%- set term = '(' ~ term ~ ' and ' ~ column ~ " < cast('" ~ after ~ "' as " ~ cast_to ~ '))' -%}
+        {%- endif -%}
+        {%- do terms.append(term) -%}
+    {%- endfor -%}
+    ({{ terms | join(' or ') }})
+{%- endmacro %}
+
 {#- SQL predicate: the days this run rewrites. -#}
 {% macro in_incremental_window(bounds) -%}
-    (date_day >= cast('{{ bounds.start }}' as date)
-    {%- if bounds.days %}
-        or date_day in ({{ day_literals(bounds.days) }})
-    {%- endif %})
+    {{ in_incremental_ranges('date_day', bounds) }}
 {%- endmacro %}
 
 {#- A WHERE clause for a fact's input rows: those whose `timestamp` falls on a day this run
     rewrites (nothing in a full build). A fact row takes its date_day from one input row, and
     everything else by lookups, so the inputs can be cut before the lookups' joins: DuckDB does
     not push the final date_day filter below a LEFT JOIN, and a day's run joined every input
-    row. The comparison with the window's first moment lets the scan skip row groups by their
-    minimum and maximum. `bounds`: incremental_bounds(), which a fact reads once for its SQL
+    row. The comparisons (in_incremental_ranges) let the scan skip row groups by their minimum
+    and maximum. `bounds`: incremental_bounds(), which a fact reads once for its SQL
     (each reading queries the table and its inputs). -#}
 {% macro where_in_incremental_window(timestamp, bounds) -%}
     {%- if bounds %}
-    where ({{ timestamp }} >= cast('{{ bounds.start }}' as timestamp)
-        {%- if bounds.days %}
-        or cast({{ timestamp }} as date) in ({{ day_literals(bounds.days) }})
-        {%- endif %})
+    where {{ in_incremental_ranges(timestamp, bounds, 'timestamp') }}
     {%- endif %}
 {%- endmacro %}
 

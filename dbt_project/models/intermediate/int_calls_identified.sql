@@ -1,6 +1,11 @@
 -- One row per call with the customer it belongs to: its own customer_id, else the customer
 -- whose phone matches the caller's: the version valid at the call first (valid_from, not
 -- effective_from: a reassigned number belongs to whoever held it then), then the latest.
+--
+-- A filter on started_at (fct_contacts' incremental window) reaches the calls' scan in both
+-- branches: the ranking is partitioned by started_at too (one per call_id, so the same
+-- partitions), and no join brings the calls back in. Ranked by call_id alone, a day's run
+-- matched every call of the table (at L 1.1-1.9 s against 0.2 s).
 with
 
 calls as (
@@ -11,12 +16,12 @@ customer_versions as (
     select * from {{ ref('int_customers_versioned') }}
 ),
 
-phone_candidates as (
+anonymous_calls as (
     select
-        calls.call_id,
-        customer_versions.customer_id,
+        calls.*,
+        customer_versions.customer_id as phone_customer_id,
         row_number() over (
-            partition by calls.call_id
+            partition by calls.call_id, calls.started_at
             order by
                 case
                     when calls.started_at >= customer_versions.valid_from
@@ -26,37 +31,41 @@ phone_candidates as (
                 customer_versions.valid_from desc
         ) as match_rank
     from calls
-    inner join customer_versions
+    left join customer_versions
         on customer_versions.phone_hash = calls.caller_phone_hash
     where calls.customer_id is null
 ),
 
-phone_matches as (
-    select call_id, customer_id
-    from phone_candidates
-    where match_rank = 1
-),
-
 final as (
     select
-        calls.call_id,
-        calls.started_at,
-        calls.ended_at,
-        coalesce(calls.customer_id, phone_matches.customer_id) as customer_id,
-        case
-            when calls.customer_id is not null then 'id'
-            when phone_matches.customer_id is not null then 'phone'
-            else 'anonymous'
-        end as identified_by,
-        calls.agent_id,
-        calls.direction,
-        calls.reason,
-        calls.resolution,
-        calls.csat,
-        calls._loaded_at
+        call_id,
+        started_at,
+        ended_at,
+        customer_id,
+        'id' as identified_by,
+        agent_id,
+        direction,
+        reason,
+        resolution,
+        csat,
+        _loaded_at
     from calls
-    left join phone_matches
-        on phone_matches.call_id = calls.call_id
+    where customer_id is not null
+    union all
+    select
+        call_id,
+        started_at,
+        ended_at,
+        phone_customer_id as customer_id,
+        case when phone_customer_id is not null then 'phone' else 'anonymous' end as identified_by,
+        agent_id,
+        direction,
+        reason,
+        resolution,
+        csat,
+        _loaded_at
+    from anonymous_calls
+    where match_rank = 1
 )
 
 select * from final

@@ -7,21 +7,14 @@
 -- session of a browser (anonymous_id) that logged in in those events, and the sessions
 -- starting on a day a correction took web events from (raw._replaced_days), from all their
 -- events and all the logins of their browsers: the same rows a full build gives them. The
--- post-hook drops sessions whose every event a correction removed.
+-- post-hook drops sessions whose every event a correction removed (drop_emptied_sessions).
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='session_id',
         on_schema_change='fail',
-        post_hook="""
-            delete from {{ this }}
-            where not exists (
-                select 1
-                from {{ ref('stg_web_events__events') }} as events
-                where events.session_id = {{ this }}.session_id
-            )
-        """,
+        post_hook="{{ drop_emptied_sessions() }}",
     )
 }}
 {#- The events are read where each part needs them, not through one CTE: DuckDB materializes
@@ -45,11 +38,7 @@ touched_sessions as (
         where event_type = 'login'
             and customer_id is not null
     )
-    {%- set replaced = replaced_days_relation() if execute else none %}
-    {%- set days = run_query(
-        "select distinct day from " ~ replaced ~ " where source = 'web_events'"
-        ~ " and replaced_at > (" ~ loaded_high_water() ~ ") order by day"
-    ).columns[0].values() if replaced is not none else [] %}
+    {%- set days = replaced_days_since('web_events', loaded_high_water()) if execute else [] %}
     {%- if days %}
     -- Sessions that a correction took events from: no event loaded since may name them, but
     -- ingest recorded the days of all their events (the contract's group_column).
