@@ -458,15 +458,19 @@ def test_a_failed_cube_run_changes_neither_cube_nor_state(batches: dict, tmp_pat
 
 def test_the_days_a_run_rewrites_become_ranges_its_scans_can_skip_by(batches: dict) -> None:
     # Older days in a row become one range, a range that touches the window joins it, and a
-    # day alone stays a day: comparisons a scan takes, where a list of days became a join.
+    # day alone stays a day: comparisons a scan takes, where a list of days became a join. A
+    # source's own days (fct_contacts: voc cases that came again) rewrite that source's rows.
     from warehouse.build import run_dbt
 
     days = [f"2025-11-{d}" for d in range(22, 31)] + ["2025-12-03", "2025-12-23", "2025-12-24"]
-    bounds = {"start": "2025-12-25", "days": days}
+    voc = ["2025-10-01", "2025-10-02", "2025-10-09"]
+    bounds = {"start": "2025-12-25", "days": days, "source_days": {"voc": voc}}
     inline = "{{ in_incremental_ranges('d', " + str(bounds) + ") }}"
     [result] = run_dbt(batches["settings"], ["compile", "--inline", inline]).result.results
     assert result.node.compiled_code == (
         "((d >= cast('2025-11-22' as date) and d < cast('2025-12-01' as date))"
         " or (d >= cast('2025-12-03' as date) and d < cast('2025-12-04' as date))"
-        " or d >= cast('2025-12-23' as date))"
+        " or d >= cast('2025-12-23' as date)"
+        " or (source = 'voc' and ((d >= cast('2025-10-01' as date) and d < cast('2025-10-03' as date))"
+        " or (d >= cast('2025-10-09' as date) and d < cast('2025-10-10' as date)))))"
     )

@@ -6,9 +6,11 @@
     a corrected file, a late cancellation; or whose rows a correction loaded since deleted
     (raw._replaced_days: a file corrected to fewer rows, or to none), or whose calls a phone
     now matches to another customer (raw._replaced_days too: ingest's _record_rematched_days).
-    These days are replaced whole (delete+insert by date_day), which is what makes an
-    incremental run equal a full refresh; rows of older days that must take another customer
-    version are updated in place (rekey_customers).
+    These days are replaced whole (the pre-hook deletes them, the model appends them again),
+    which is what makes an incremental run equal a full refresh; in a fact whose rows each come
+    from one source (incremental_fact's `sources`), an older day that only one source's late
+    rows or corrections name is replaced for that source's rows. Rows of older days that must
+    take another customer version are updated in place (rekey_customers).
 
     The older days are found in the model's inputs, declared through incremental_fact()
     ({model: timestamp column whose date is the fact's date_day}), and written into the SQL as
@@ -33,21 +35,30 @@
     {%- endif -%}
     {%- set start = (anchor - modules.datetime.timedelta(days=lookback)).isoformat() -%}
     {%- set high_water = (high_water | string) if high_water else '1900-01-01 00:00:00' -%}
-    {{ return({
-        'start': start,
-        'high_water': high_water,
-        'days': days_loaded_after(high_water, start),
-    }) }}
+    {%- set bounds = {'start': start, 'high_water': high_water, 'days': [], 'source_days': {}} -%}
+    {%- do add_days_loaded_after(bounds) -%}
+    {{ return(bounds) }}
 {%- endmacro %}
 
-{#- Days before `start` (ISO strings) holding rows of the model's declared inputs loaded after
-    `high_water`. -#}
-{% macro days_loaded_after(high_water, start) -%}
+{#- Adds to `bounds` the days before its start holding rows of the model's declared inputs
+    loaded after its high-water mark (ISO strings): into `days`, rewritten whole, or for an
+    input with a source (meta.incremental_sources) into `source_days`, where only that
+    source's rows are rewritten; corrections' days likewise, by the source they corrected. -#}
+{% macro add_days_loaded_after(bounds) -%}
+    {%- set meta = config.get('meta', {}) -%}
+    {%- set sources = meta.get('incremental_sources', {}) -%}
     {%- set inputs = [] -%}
-    {%- for model, column in config.get('meta', {}).get('incremental_inputs', {}).items() -%}
-        {%- do inputs.append({'relation': ref(model), 'date': column}) -%}
+    {%- for model, column in meta.get('incremental_inputs', {}).items() -%}
+        {%- do inputs.append({'relation': ref(model), 'date': column, 'tag': sources.get(model, '')}) -%}
     {%- endfor -%}
-    {{ return(dates_loaded_after(inputs, high_water, start) | map('string') | list) }}
+    {%- set own = sources.values() | list -%}
+    {%- for tag, day in tagged_dates_loaded_after(inputs, bounds.high_water, bounds.start) -%}
+        {%- if tag in own -%}
+            {%- do bounds.source_days.setdefault(tag, []).append(day | string) -%}
+        {%- elif (day | string) not in bounds.days -%}
+            {%- do bounds.days.append(day | string) -%}
+        {%- endif -%}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#- Whether a correction of `source` took rows away since `high_water` (raw._replaced_days). -#}
@@ -97,28 +108,38 @@
     `high_water`: `inputs` is a list of {'relation': ..., 'date': SQL expression of the row's
     date}. Shared by the facts (days) and fct_customer_month (months). -#}
 {% macro dates_loaded_after(inputs, high_water, before) -%}
+    {%- set dates = [] -%}
+    {%- for tag, day in tagged_dates_loaded_after(inputs, high_water, before) if day not in dates -%}
+        {%- do dates.append(day) -%}
+    {%- endfor -%}
+    {{ return(dates | sort) }}
+{%- endmacro %}
+
+{#- As dates_loaded_after, as (tag, date) pairs: an input's optional 'tag' (else ''), and for the
+    days a correction took rows away from, which no loaded row may name, the corrected
+    source. -#}
+{% macro tagged_dates_loaded_after(inputs, high_water, before) -%}
     {%- if not inputs -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set selects = [] -%}
     {%- for input in inputs -%}
         {%- do selects.append(
-            'select distinct cast(' ~ input.date ~ ' as date) as loaded_date from ' ~ input.relation
-            ~ " where _loaded_at > cast('" ~ high_water ~ "' as timestamp)"
+            "select distinct '" ~ input.get('tag', '') ~ "' as tag, cast(" ~ input.date ~ ' as date) as loaded_date'
+            ~ ' from ' ~ input.relation ~ " where _loaded_at > cast('" ~ high_water ~ "' as timestamp)"
         ) -%}
     {%- endfor -%}
-    {#- and the days a correction took rows away from, which no loaded row may name -#}
     {%- set replaced = replaced_days_relation() -%}
     {%- if replaced is not none -%}
         {%- do selects.append(
-            'select distinct day from ' ~ replaced ~ " where replaced_at > cast('" ~ high_water ~ "' as timestamp)"
+            'select distinct source, day from ' ~ replaced ~ " where replaced_at > cast('" ~ high_water ~ "' as timestamp)"
         ) -%}
     {%- endif -%}
     {%- set result = run_query(
-        'select distinct loaded_date from (' ~ (selects | join(' union all ')) ~ ') as loaded'
-        ~ " where loaded_date < cast('" ~ before ~ "' as date) order by loaded_date"
+        'select distinct tag, loaded_date from (' ~ (selects | join(' union all ')) ~ ') as loaded'
+        ~ " where loaded_date < cast('" ~ before ~ "' as date) order by loaded_date, tag"
     ) -%}
-    {{ return(result.columns[0].values() | list) }}
+    {{ return(result.rows | map('list') | list) }}
 {%- endmacro %}
 
 {#- The days (datetime.date, ascending) a correction of `source_name` took rows from since
@@ -148,15 +169,14 @@
     {%- for day in days %}{{ date_literal(day) }}{{ ', ' if not loop.last }}{% endfor %}
 {%- endmacro %}
 
-{#- The days a run rewrites as runs of consecutive days, [first, day after the last] (dates; the
-    last run open-ended, none, from the window's start, which absorbs the older days that
-    touch it). A corrected or re-delivered file often names a month of days in a row (voc
-    cases updated since), which become one range: a range reaches each scan of a view's
-    union, where a list of days became a join after the union, over every row. -#}
-{% macro incremental_ranges(bounds) -%}
+{#- Days (ISO strings, ascending) as runs of consecutive days, [first, day after the last]
+    (dates). A corrected or re-delivered file often names a month of days in a row (voc cases
+    updated since), which become one range: a range reaches each scan of a view's union,
+    where a list of days became a join after the union, over every row. -#}
+{% macro day_ranges(days) -%}
     {%- set one_day = modules.datetime.timedelta(days=1) -%}
     {%- set ranges = [] -%}
-    {%- for text in bounds.days -%}
+    {%- for text in days -%}
         {%- set day = modules.datetime.date.fromisoformat(text) -%}
         {%- if ranges and ranges[-1][1] == day -%}
             {%- do ranges.append([ranges.pop()[0], day + one_day]) -%}
@@ -164,6 +184,13 @@
             {%- do ranges.append([day, day + one_day]) -%}
         {%- endif -%}
     {%- endfor -%}
+    {{ return(ranges) }}
+{%- endmacro %}
+
+{#- The days a run rewrites whole as ranges (day_ranges), the last open-ended (none) from the
+    window's start, which absorbs the older days that touch it. -#}
+{% macro incremental_ranges(bounds) -%}
+    {%- set ranges = day_ranges(bounds.days) -%}
     {%- set start = modules.datetime.date.fromisoformat(bounds.start) -%}
     {%- if ranges and ranges[-1][1] >= start -%}
         {%- set start = ranges.pop()[0] -%}
@@ -174,17 +201,30 @@
 
 {#- SQL predicate: `column` (a date, or with `cast_to` 'timestamp' a timestamp) falls on a day this
     run rewrites: one comparison per range of days (incremental_ranges), which the scan can
-    skip row groups by. -#}
+    skip row groups by; and for a source with days of its own (bounds.source_days), its rows
+    (column `source`) on those days. -#}
 {% macro in_incremental_ranges(column, bounds, cast_to='date') -%}
     {%- set terms = [] -%}
     {%- for first, after in incremental_ranges(bounds) -%}
-        {%- set term = column ~ " >= cast('" ~ first ~ "' as " ~ cast_to ~ ")" -%}
-        {%- if after is not none -%}
-            {%- set term = '(' ~ term ~ ' and ' ~ column ~ " < cast('" ~ after ~ "' as " ~ cast_to ~ '))' -%}
-        {%- endif -%}
-        {%- do terms.append(term) -%}
+        {%- do terms.append(in_day_range(column, first, after, cast_to)) -%}
+    {%- endfor -%}
+    {%- for source, days in bounds.get('source_days', {}).items() | sort -%}
+        {%- set ranges = [] -%}
+        {%- for first, after in day_ranges(days) -%}
+            {%- do ranges.append(in_day_range(column, first, after, cast_to)) -%}
+        {%- endfor -%}
+        {%- do terms.append("(source = '" ~ source ~ "' and (" ~ (ranges | join(' or ')) ~ '))') -%}
     {%- endfor -%}
     ({{ terms | join(' or ') }})
+{%- endmacro %}
+
+{#- SQL predicate: `column` in [first, after), or from first on when after is none. -#}
+{% macro in_day_range(column, first, after, cast_to) -%}
+    {%- set term = column ~ " >= cast('" ~ first ~ "' as " ~ cast_to ~ ")" -%}
+    {%- if after is not none -%}
+        {%- set term = '(' ~ term ~ ' and ' ~ column ~ " < cast('" ~ after ~ "' as " ~ cast_to ~ '))' -%}
+    {%- endif -%}
+    {{ return(term) }}
 {%- endmacro %}
 
 {#- SQL predicate: the days this run rewrites. -#}
@@ -206,7 +246,9 @@
 {%- endmacro %}
 
 {#- Pre-hook: empty the window's days, so a day whose rows all disappeared is emptied too;
-    then re-key the older rows (rekey_customers), with the same bounds. -#}
+    then re-key the older rows (rekey_customers), with the same bounds. It is the facts' only
+    delete (strategy append): a delete+insert by date_day would empty the whole of a day the
+    run rewrites for one source's rows. -#}
 {% macro delete_incremental_window(event_at) -%}
     {%- set bounds = incremental_bounds() -%}
     {%- if bounds -%}
@@ -227,15 +269,18 @@
 
 {#- Config of an incremental fact by date_day. `inputs` ({model: timestamp column whose date
     is the fact's date_day}) become meta.incremental_inputs and dependencies of the fact;
-    `event_at`: the fact's column its customer version is valid at (rekey_customers). -#}
-{% macro incremental_fact(inputs, event_at) -%}
+    `event_at`: the fact's column its customer version is valid at (rekey_customers);
+    `sources` ({model: the value of the fact's column `source` in that input's rows, the raw
+    source's name}), for a fact whose rows each come from one input: an older day that only
+    that input's late rows (or a correction of that source) name is rewritten for that
+    source's rows alone. -#}
+{% macro incremental_fact(inputs, event_at, sources={}) -%}
     {{ config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date_day',
+        incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ delete_incremental_window('" ~ event_at ~ "') }}",
-        meta={'incremental_inputs': inputs},
+        meta={'incremental_inputs': inputs, 'incremental_sources': sources},
     ) }}
     {%- for model in inputs %}
 -- depends_on: {{ ref(model) }}

@@ -1,4 +1,6 @@
--- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql).
+-- The inputs whose newly loaded rows mark older days to rewrite (macros/incremental_window.sql),
+-- each with the source its rows carry: an older day is rewritten for the sources that name
+-- it (at L voc cases come again for 40 days, and rewrote every contact of those days).
 {{ incremental_fact({
     'stg_call_center__calls': 'started_at',
     'stg_sales_activities__activities': 'activity_at',
@@ -6,7 +8,14 @@
     'int_web_sessions_identified': 'session_start',
     'stg_voc__cases': 'received_at',
     'stg_surveys__responses': 'responded_at',
-}, event_at='contact_at') }}
+}, event_at='contact_at', sources={
+    'stg_call_center__calls': 'call_center',
+    'stg_sales_activities__activities': 'sales_activities',
+    'stg_campaign_touches__touches': 'campaign_touches',
+    'int_web_sessions_identified': 'web_events',
+    'stg_voc__cases': 'voc',
+    'stg_surveys__responses': 'surveys',
+}) }}
 -- One row per customer contact in any channel (call, sales activity, delivered campaign
 -- touch, web/app session, VOC case, survey response).
 {%- set bounds = incremental_bounds() %}
