@@ -63,14 +63,20 @@
 
 {#- Whether a correction of `source` took rows away since `high_water` (raw._replaced_days). -#}
 {% macro replaced_since(source_name, high_water) -%}
+    {{ return(replaced_days_since(source_name, "cast('" ~ high_water ~ "' as timestamp)") | length > 0) }}
+{%- endmacro %}
+
+{#- The days (datetime.date, ascending) a correction of `source_name` took rows from since
+    `since` (SQL of a timestamp), from raw._replaced_days. -#}
+{% macro replaced_days_since(source_name, since) -%}
     {%- set replaced = replaced_days_relation() -%}
     {%- if replaced is none -%}
-        {{ return(false) }}
+        {{ return([]) }}
     {%- endif -%}
     {{ return(run_query(
-        'select exists (select 1 from ' ~ replaced ~ " where source = '" ~ source_name
-        ~ "' and replaced_at > cast('" ~ high_water ~ "' as timestamp))"
-    ).columns[0].values()[0]) }}
+        'select distinct day from ' ~ replaced ~ " where source = '" ~ source_name ~ "'"
+        ~ ' and replaced_at > (' ~ since ~ ') order by day'
+    ).columns[0].values() | list) }}
 {%- endmacro %}
 
 {#- Part of a fact's pre-hook, after the window's delete: its older rows take the customer
@@ -140,19 +146,6 @@
         ~ " where loaded_date < cast('" ~ before ~ "' as date) order by loaded_date, tag"
     ) -%}
     {{ return(result.rows | map('list') | list) }}
-{%- endmacro %}
-
-{#- The days (datetime.date, ascending) a correction of `source_name` took rows from since
-    `since` (SQL of a timestamp), from raw._replaced_days. -#}
-{% macro replaced_days_since(source_name, since) -%}
-    {%- set replaced = replaced_days_relation() -%}
-    {%- if replaced is none -%}
-        {{ return([]) }}
-    {%- endif -%}
-    {{ return(run_query(
-        'select distinct day from ' ~ replaced ~ " where source = '" ~ source_name ~ "'"
-        ~ ' and replaced_at > (' ~ since ~ ') order by day'
-    ).columns[0].values() | list) }}
 {%- endmacro %}
 
 {#- raw._replaced_days (the days of the rows corrections deleted), or none in a warehouse whose
