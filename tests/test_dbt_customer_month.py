@@ -3,10 +3,11 @@
 A clean generated set (200 customers from 2024-01-01) is ingested and built up to 2024-04-07
 the way production does it. Then, as in production:
 
-1. one more day (04-08) arrives and is built with a 2-day lookback. Before that build every
-   row of January, February and April is marked (complaints = -1): April is the window's month
-   and must be rewritten whole; in January and February only customers whose history as a
-   whole can have changed (a new version, a points entry, activity on the new day) may be;
+1. one more day (04-08) arrives and is built with an 8-day lookback (from 03-31). Before that
+   build every row of January to April is marked (complaints = -1): April is the month in
+   progress and must be rewritten whole; in January and February only customers whose history
+   as a whole can have changed (a new version, a points entry, activity on the new day) may
+   be, and in March, where the window starts, those and the customers with facts on 03-31;
 2. a corrected POS file for a January day is re-delivered (one line's qty + 1), another
    corrected to no lines at all, with a corrected points file for a January day that drops
    one customer's only entry of the day, and a new file that delivers another January entry
@@ -43,10 +44,11 @@ BUILT_UNTIL = date(2024, 4, 7)
 NEXT_DAY = date(2024, 4, 8)
 RETURN_DAY = date(2024, 4, 9)
 LATE_VERSION = datetime(2024, 2, 10, 12, 0)
-LOOKBACK = 2
+LOOKBACK = 8  # the window of 04-08 starts on 03-31
 SELECT = "+fct_customer_month"
 NO_TESTS = "resource_type:test resource_type:unit_test"
 MARKED_OLD = ("2024-01", "2024-02")
+MARKED_WINDOW_START = "2024-03"
 MARKED_WINDOW = "2024-04"
 
 
@@ -257,7 +259,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         con.execute(
             "create table main.saved as select customer_id, month, complaints from marts.fct_customer_month"
         )
-        marked = (*MARKED_OLD, MARKED_WINDOW)
+        marked = (*MARKED_OLD, MARKED_WINDOW_START, MARKED_WINDOW)
         con.execute(f"update marts.fct_customer_month set complaints = -1 where month in {marked}")
         old_rows = con.execute(
             f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD}"
@@ -275,6 +277,30 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 for row in con.execute(
                     f"""select distinct customer_id from marts.fct_customer_month
                         where month in {MARKED_OLD} and complaints <> -1"""
+                ).fetchall()
+            },
+            "start_rows": con.execute(
+                "select count(*) from marts.fct_customer_month where month = ?", [MARKED_WINDOW_START]
+            ).fetchone()[0],
+            "start_kept": con.execute(
+                "select count(*) from marts.fct_customer_month where month = ? and complaints = -1",
+                [MARKED_WINDOW_START],
+            ).fetchone()[0],
+            "start_rewritten_customers": {
+                row[0]
+                for row in con.execute(
+                    "select customer_id from marts.fct_customer_month where month = ? and complaints <> -1",
+                    [MARKED_WINDOW_START],
+                ).fetchall()
+            },
+            # Customers with facts on the window's day in March, which the facts rewrote.
+            "start_day_customers": {
+                row[0]
+                for row in con.execute(
+                    """select customer_id from marts.fct_sales where date_day = $day
+                       union select customer_id from marts.fct_contacts where date_day = $day
+                       union select customer_id from marts.fct_feedback where date_day = $day""",
+                    {"day": NEXT_DAY - timedelta(days=LOOKBACK)},
                 ).fetchall()
             },
             "window_kept": con.execute(
@@ -461,9 +487,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-def test_one_more_day_rewrites_the_window_month_not_older_months(runs: dict) -> None:
+def test_one_more_day_rewrites_the_month_in_progress_not_older_months(runs: dict) -> None:
     seen = runs["next_day"]
-    # April (the window's month) was rewritten whole.
+    # April (the month in progress) was rewritten whole.
     assert seen["window_rows"] > 100
     assert seen["window_kept"] == 0
     # January and February were not: only customers the new day brought news about were
@@ -471,6 +497,11 @@ def test_one_more_day_rewrites_the_window_month_not_older_months(runs: dict) -> 
     assert seen["old_rows"] > 200
     assert seen["old_rewritten_customers"] <= seen["new_day_customers"]
     assert seen["old_kept"] >= 0.8 * seen["old_rows"]
+    # Nor March, where the window starts: besides those, only customers whose facts the
+    # facts' runs rewrote there (on 03-31).
+    assert seen["start_rows"] > 100
+    assert seen["start_rewritten_customers"] <= seen["new_day_customers"] | seen["start_day_customers"]
+    assert seen["start_kept"] >= 0.5 * seen["start_rows"]
 
 
 def test_late_correction_to_an_old_month_is_picked_up(runs: dict) -> None:

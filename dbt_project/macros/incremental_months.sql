@@ -1,22 +1,29 @@
 {#- Incremental periodic snapshots by month (fct_customer_month).
 
-    A month-grained model cannot rewrite days: it rewrites whole months, plus every month of
-    the keys (customers) whose history as a whole may have changed. A run's *plan* says which:
+    A month-grained model cannot rewrite days: it rewrites whole months, every month of the
+    keys (customers) whose history as a whole may have changed, and in older months the cells
+    (customer months) whose facts changed. A run's *plan* says which:
 
-      start      first day of the first month rewritten whole: the month of the incremental
-                 window start (incremental_bounds().start), or earlier when the table's latest
-                 month or the data's latest day lie before it (a run after a gap; data that
-                 went away), so the month in progress and every newer month are always redone;
-      months     older months rewritten whole: they received input rows loaded after the
-                 table's high-water mark (a late or corrected file, a finance delivery);
-      keys       the keys rewritten in every month (model-specific reasons, see the model), as
-                 a relation: a temporary table the pre-hook fills, once per run.
+      start        first day of the first month rewritten whole: the month in progress (the
+                   month after the table's latest day; its rows' date_day moves with the
+                   data), or earlier when the data's latest day lies before it (data that
+                   went away), so the month in progress and every newer month are always
+                   redone;
+      months       older months rewritten whole: they received input rows loaded after the
+                   table's high-water mark (a finance delivery, a corrected one);
+      cell_months  older months, not rewritten whole, where the facts rewrote rows since the
+                   model last ran (fact_rewrites); cell_sql selects the customer months there
+                   whose rows the facts deleted or wrote;
+      keys         the keys rewritten in every month (model-specific reasons, see the model), as
+                   a relation: a temporary table the pre-hook fills, once per run; and the
+                   cells, the table's rows in cell_months that cell_sql names, of other keys,
+                   likewise (cells_relation).
 
-    start and months are read while the model compiles, before its pre-hook deletes anything
-    (like incremental_bounds). The pre-hook then computes the keys from the table's current
-    rows and the new inputs, and deletes the plan's rows; the model writes them again
-    (append). A full build (first run, --full-refresh) has no plan: the model computes every
-    row.
+    start, months and cell_months are read while the model compiles, before its pre-hook
+    deletes anything (like incremental_bounds). The pre-hook then computes the keys and cells
+    from the table's current rows and the new inputs, and deletes the plan's rows; the model
+    writes them again (append). A full build (first run, --full-refresh) has no plan: the model
+    computes every row.
 
     The helpers use plain SQL and dbt cross-database macros only, so another target needs
     nothing but delete support and temporary tables. -#}
@@ -36,35 +43,17 @@
     cast('{{ day }}' as date)
 {%- endmacro %}
 
-{#- First month rewritten whole, as a datetime.date: the month of the window start, unless
-    the table's latest month (month_start_column of this) or the data's latest day (SQL
-    last_day_sql) is older: then from there, so that no month between is left stale. -#}
-{% macro incremental_month_start(bounds, last_day_sql, month_start_column='month_start') -%}
-    {%- set result = run_query(
-        'select (select max(' ~ month_start_column ~ ') from ' ~ this ~ '), (' ~ last_day_sql ~ ')'
-    ) -%}
-    {%- set candidates = [month_of(bounds.start)] -%}
-    {%- for value in result.rows[0] -%}
-        {%- if value is not none -%}
-            {%- do candidates.append(month_of(value)) -%}
-        {%- endif -%}
+{#- First month rewritten whole, as a datetime.date: the month after the table's latest day
+    (date_day of this), or after the data's latest day (SQL last_day_sql) if that is older, so
+    that no month between is left stale. A month that ends on the latest day is complete: on a
+    month's first day, the month before is not rewritten whole. -#}
+{% macro incremental_month_start(last_day_sql) -%}
+    {%- set result = run_query('select (select max(date_day) from ' ~ this ~ '), (' ~ last_day_sql ~ ')') -%}
+    {%- set candidates = [] -%}
+    {%- for value in result.rows[0] if value is not none -%}
+        {%- do candidates.append(month_of(value + modules.datetime.timedelta(days=1))) -%}
     {%- endfor -%}
     {{ return(candidates | min) }}
-{%- endmacro %}
-
-{#- Months (datetime.date month starts) before `before` holding rows loaded after
-    `high_water`. `inputs` is a list of {'relation': ..., 'month_start': SQL expression of the
-    row's month start}. -#}
-{% macro months_loaded_after(inputs, high_water, before) -%}
-    {%- set dated = [] -%}
-    {%- for input in inputs -%}
-        {%- do dated.append({'relation': input.relation, 'date': input.month_start}) -%}
-    {%- endfor -%}
-    {%- set months = [] -%}
-    {%- for day in dates_loaded_after(dated, high_water, before) -%}
-        {%- do months.append(month_of(day)) -%}
-    {%- endfor -%}
-    {{ return(months) }}
 {%- endmacro %}
 
 {#- SQL predicate: does the row fall in the plan's rewritten months? `column` holds a date
@@ -78,27 +67,42 @@
         {%- set terms = [] -%}
         {%- if kind == 'label' -%}
             {%- do terms.append(column ~ " >= '" ~ plan.start.strftime('%Y-%m') ~ "'") -%}
-            {%- if plan.months -%}
-                {%- set labels = [] -%}
-                {%- for month in plan.months -%}
-                    {%- do labels.append("'" ~ month.strftime('%Y-%m') ~ "'") -%}
-                {%- endfor -%}
-                {%- do terms.append(column ~ ' in (' ~ (labels | join(', ')) ~ ')') -%}
-            {%- endif -%}
         {%- else -%}
             {%- do terms.append(column ~ ' >= ' ~ date_literal(plan.start)) -%}
-            {%- for month in plan.months -%}
-                {%- if kind == 'day' -%}
-                    {%- do terms.append(
-                        '(' ~ column ~ ' >= ' ~ date_literal(month) ~ ' and ' ~ column ~ ' < '
-                        ~ date_literal(next_month_of(month)) ~ ')'
-                    ) -%}
-                {%- else -%}
-                    {%- do terms.append(column ~ ' = ' ~ date_literal(month)) -%}
-                {%- endif -%}
-            {%- endfor -%}
+        {%- endif -%}
+        {%- if plan.months -%}
+            {%- do terms.append(in_months(plan.months, column, kind)) -%}
         {%- endif -%}
         ({{ terms | join(' or ') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL predicate: does `column` (kinds as for in_rewritten_months) fall in one of `months`
+    (datetime.date month starts)? -#}
+{% macro in_months(months, column, kind='day') -%}
+    {%- set terms = [] -%}
+    {%- for month in months -%}
+        {%- if kind == 'label' -%}
+            {%- do terms.append(column ~ " = '" ~ month.strftime('%Y-%m') ~ "'") -%}
+        {%- elif kind == 'day' -%}
+            {%- do terms.append(
+                '(' ~ column ~ ' >= ' ~ date_literal(month) ~ ' and ' ~ column ~ ' < '
+                ~ date_literal(next_month_of(month)) ~ ')'
+            ) -%}
+        {%- else -%}
+            {%- do terms.append(column ~ ' = ' ~ date_literal(month)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    ({{ (terms | join(' or ')) if terms else 'false' }})
+{%- endmacro %}
+
+{#- SQL predicate: is (key_column, month_column: a 'YYYY-MM' label) one of the plan's cells?
+    'false' without cells. -#}
+{% macro cells_in(plan, key_column, month_column='month') -%}
+    {%- if plan is none or not plan.cell_months -%}
+        false
+    {%- else -%}
+        ({{ key_column }}, {{ month_column }}) in (select {{ plan.key_column }}, month from {{ plan.cells_relation }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -111,9 +115,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The rows of `relation` a run needs: those in the rewritten months, plus every row of the
-    plan's keys, as two branches so that each filter reaches the scan (an OR of a date range
-    and a key lookup would read the whole table). `where`: a further filter on both. -#}
+{#- The rows of `relation` a run needs: those in the rewritten months, every row of the plan's
+    keys, and the rows of its cells (by the relation's 'YYYY-MM' column `month`), as branches
+    so that each filter reaches the scan (an OR of a date range and a key lookup would read
+    the whole table). `where`: a further filter on each. -#}
 {% macro select_rewritten(plan, relation, column, kind='day', key_column=none, where='true') -%}
     select * from {{ relation }}
     where {{ where }}
@@ -124,6 +129,13 @@
     where {{ where }}
         and {{ keys_in(plan, key_column) }}
         and not {{ in_rewritten_months(plan, column, kind) }}
+    {%- if plan.cell_months %}
+    union all
+    select * from {{ relation }}
+    where {{ where }}
+        and {{ in_months(plan.cell_months, column, kind) }}
+        and {{ cells_in(plan, key_column) }}
+    {%- endif %}
     {%- endif %}
 {%- endmacro %}
 
@@ -134,15 +146,31 @@
 {%- endmacro %}
 
 {#- Pre-hook: fill the plan's keys relation from `keys_sql` (a select of plan.key_column,
-    computed against the table's current rows), copy each of `extracts` ({'name', 'relation',
-    'column', 'kind'}: an input, and its month column as for in_rewritten_months) for those
-    keys outside the rewritten months into rewrite_relation(name), then delete the plan's
-    rows. The copies take the keys as a literal list (up to `max_listed` keys), which reaches
-    a view's scan where a join would not: the model reads them instead of the input. -#}
-{% macro rewrite_months(plan, keys_sql, extracts=[], month_start_column='month_start', max_listed=20000) -%}
+    computed against the table's current rows) and its cells relation (the table's rows in
+    cell_months that plan.cell_sql names, of other keys); run each of `copies` ({'name', 'sql'}:
+    rows of the table the model needs back, into rewrite_relation(name)); copy each of
+    `extracts` ({'name', 'relation', 'column', 'kind'}: an input, and its month column as for
+    in_rewritten_months) for those keys outside the rewritten months, and for the cells, into
+    rewrite_relation(name); then delete the plan's rows. The copies take the keys as a literal
+    list (up to `max_listed` keys), which reaches a view's scan where a join would not: the
+    model reads them instead of the input. -#}
+{% macro rewrite_months(plan, keys_sql, copies=[], extracts=[], month_start_column='month_start', max_listed=20000) -%}
     {%- if plan is not none -%}
         {%- do run_query('drop table if exists ' ~ plan.keys_relation) -%}
         {%- do run_query(create_table_as(true, plan.keys_relation, keys_sql)) -%}
+        {%- if plan.cell_months -%}
+            {%- do run_query('drop table if exists ' ~ plan.cells_relation) -%}
+            {%- do run_query(create_table_as(true, plan.cells_relation,
+                'select ' ~ plan.key_column ~ ', month, ' ~ month_start_column ~ ' from ' ~ this
+                ~ ' where ' ~ in_months(plan.cell_months, month_start_column, 'month_start')
+                ~ ' and not ' ~ keys_in(plan, plan.key_column)
+                ~ ' and (' ~ plan.key_column ~ ', ' ~ month_start_column ~ ') in (' ~ plan.cell_sql ~ ')'
+            )) -%}
+        {%- endif -%}
+        {%- for copy in copies -%}
+            {%- do run_query('drop table if exists ' ~ rewrite_relation(copy.name)) -%}
+            {%- do run_query(create_table_as(true, rewrite_relation(copy.name), copy.sql)) -%}
+        {%- endfor -%}
         {%- set listed = none -%}
         {%- if extracts -%}
             {%- set keys = run_query('select ' ~ plan.key_column ~ ' from ' ~ plan.keys_relation).columns[0].values() -%}
@@ -158,15 +186,22 @@
             {%- set relation = rewrite_relation(extract.name) -%}
             {%- set key_filter = (plan.key_column ~ ' in (' ~ listed ~ ')') if listed is not none
                 else keys_in(plan, plan.key_column) -%}
+            {%- set cells = '' -%}
+            {%- if plan.cell_months -%}
+                {%- set cells = ' union all select * from ' ~ extract.relation
+                    ~ ' where ' ~ in_months(plan.cell_months, extract.column, extract.kind)
+                    ~ ' and ' ~ cells_in(plan, plan.key_column) -%}
+            {%- endif -%}
             {%- do run_query('drop table if exists ' ~ relation) -%}
             {%- do run_query(create_table_as(true, relation,
                 'select * from ' ~ extract.relation ~ ' where ' ~ key_filter
-                ~ ' and not ' ~ in_rewritten_months(plan, extract.column, extract.kind)
+                ~ ' and not ' ~ in_rewritten_months(plan, extract.column, extract.kind) ~ cells
             )) -%}
         {%- endfor -%}
         delete from {{ this }}
         where {{ in_rewritten_months(plan, month_start_column, 'month_start') }}
             or {{ keys_in(plan, plan.key_column) }}
+            or {{ cells_in(plan, plan.key_column) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -245,9 +280,16 @@
     ) as data_days
 {%- endmacro %}
 
+{#- The facts fct_customer_month reads. -#}
+{% macro customer_month_facts() -%}
+    {{ return([ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')]) }}
+{%- endmacro %}
+
 {#- The rewrite plan of fct_customer_month (see the top of this file), or none for a full
-    build. `months` are older months with fact or finance rows loaded after the high-water
-    mark. The keys (customer_month_keys) are the customers rewritten in every month. -#}
+    build. `months` are older months with finance rows loaded after the high-water mark (or
+    a finance correction since: raw._replaced_days); `cell_months` those where the facts
+    rewrote rows (fact_rewrites). The keys (customer_month_keys) are the customers rewritten
+    in every month. -#}
 {% macro customer_month_plan() -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
@@ -262,28 +304,44 @@
     {%- set plan = {
         'start': modules.datetime.date(1900, 1, 1),
         'months': [],
+        'cell_months': [],
         'high_water': '1900-01-01 00:00:00',
         'keys_relation': rewrite_relation('keys'),
+        'cells_relation': rewrite_relation('cells'),
         'key_column': 'customer_id',
     } -%}
     {%- set bounds = incremental_bounds() -%}
     {%- if not bounds -%}
         {{ return(plan) }}
     {%- endif -%}
-    {%- set versions = ref('int_customers_versioned') -%}
-    {%- set facts = [ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')] -%}
-    {%- set start = incremental_month_start(bounds, customer_month_last_day(versions, facts[0], facts[1])) -%}
-    {%- set inputs = [] -%}
-    {%- for fact in facts -%}
-        {%- do inputs.append({'relation': fact, 'month_start': dbt.date_trunc('month', 'date_day')}) -%}
-    {%- endfor -%}
-    {%- do inputs.append({
+    {%- set facts = customer_month_facts() -%}
+    {%- set start = incremental_month_start(
+        customer_month_last_day(ref('int_customers_versioned'), facts[0], facts[1])
+    ) -%}
+    {%- set rewrites = fact_rewrites(facts, start) -%}
+    {%- if rewrites.whole -%}
+        {#- a fact was built whole: so is every month -#}
+        {{ return(plan) }}
+    {%- endif -%}
+    {%- set finance = {
         'relation': source('raw', 'finance_monthly'),
-        'month_start': dbt.concat(['month', "'-01'"]),
-    }) -%}
+        'date': dbt.concat(['month', "'-01'"]),
+        'tag': 'finance_monthly',
+    } -%}
+    {%- set months = [] -%}
+    {%- for tag, day in tagged_dates_loaded_after([finance], bounds.high_water, start)
+        if tag == finance.tag and month_of(day) not in months -%}
+        {%- do months.append(month_of(day)) -%}
+    {%- endfor -%}
+    {%- set cell_months = [] -%}
+    {%- for month in rewrites.months if month not in months -%}
+        {%- do cell_months.append(month) -%}
+    {%- endfor -%}
     {%- do plan.update({
         'start': start,
-        'months': months_loaded_after(inputs, bounds.high_water, start),
+        'months': months | sort,
+        'cell_months': cell_months,
+        'cell_sql': rewrites.customer_months,
         'high_water': bounds.high_water,
     }) -%}
     {{ return(plan) }}
@@ -419,33 +477,35 @@
     {{ return(run_query(query).columns[0].values()[0]) }}
 {%- endmacro %}
 
-{#- fct_customer_month's pre-hook. Besides the keys and their finance rows, it keeps the
-    points balances the deleted rows had in older months and in the month before the window,
-    for customers outside the keys (whose entries did not change): a rewritten month's
-    balance is then its old balance (older months) or the balance before the window plus the
-    window's entries, and the model need not add up every customer's whole points history. -#}
+{#- fct_customer_month's pre-hook. Besides the keys, the cells and their finance rows, it keeps
+    the points balances the deleted rows had in older months and in the month before the plan's
+    start, for customers outside the keys (whose entries did not change): a rewritten month's
+    balance is then its old balance (older months) or the balance before the start plus the
+    entries since, and the model need not add up every customer's whole points history. It
+    consumes the facts' rewrite records, which this run's plan has read. -#}
 {% macro rewrite_customer_months() -%}
     {%- set plan = customer_month_plan() -%}
     {%- if plan is not none -%}
-        {%- set balances = rewrite_relation('balances') -%}
-        {%- set before_window = 'cast(' ~ dbt.dateadd('month', -1, date_literal(plan.start)) ~ ' as date)' -%}
-        {%- do run_query('drop table if exists ' ~ balances) -%}
-        {%- do run_query(create_table_as(true, balances,
-            'select customer_id, month_start, points_balance from ' ~ this
-            ~ ' where month_start < ' ~ date_literal(plan.start)
-            ~ ' and (month_start = ' ~ before_window ~ ' or '
-            ~ in_rewritten_months({'start': modules.datetime.date(9999, 1, 1), 'months': plan.months},
-                'month_start', 'month_start') ~ ')'
-        )) -%}
+        {%- set before_start = 'cast(' ~ dbt.dateadd('month', -1, date_literal(plan.start)) ~ ' as date)' -%}
         {{ rewrite_months(plan, customer_month_keys(
             plan, points_corrected_after(plan.high_water), replaced_since('customers', plan.high_water)
-        ), extracts=[
+        ), copies=[
+            {
+                'name': 'balances',
+                'sql': 'select customer_id, month_start, points_balance from ' ~ this
+                    ~ ' where month_start < ' ~ date_literal(plan.start)
+                    ~ ' and (month_start = ' ~ before_start
+                    ~ ' or ' ~ in_months(plan.months, 'month_start', 'month_start')
+                    ~ ' or ' ~ cells_in(plan, 'customer_id') ~ ')',
+            },
+        ], extracts=[
             {
                 'name': 'finance',
                 'relation': ref('stg_finance_monthly__customer_months'),
                 'column': 'month',
                 'kind': 'label',
             },
-        ]) }}
-    {%- endif -%}
+        ]) }};
+    {%- endif %}
+    {{ clear_fact_rewrites(customer_month_facts()) }}
 {%- endmacro %}

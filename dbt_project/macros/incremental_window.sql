@@ -110,20 +110,11 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The distinct dates (datetime.date, ascending) before `before` of rows loaded after
-    `high_water`: `inputs` is a list of {'relation': ..., 'date': SQL expression of the row's
-    date}. Shared by the facts (days) and fct_customer_month (months). -#}
-{% macro dates_loaded_after(inputs, high_water, before) -%}
-    {%- set dates = [] -%}
-    {%- for tag, day in tagged_dates_loaded_after(inputs, high_water, before) if day not in dates -%}
-        {%- do dates.append(day) -%}
-    {%- endfor -%}
-    {{ return(dates | sort) }}
-{%- endmacro %}
-
-{#- As dates_loaded_after, as (tag, date) pairs: an input's optional 'tag' (else ''), and for the
-    days a correction took rows away from, which no loaded row may name, the corrected
-    source. -#}
+{#- The distinct dates before `before` of rows loaded after `high_water`, as (tag, date) pairs
+    (datetime.date, ascending): `inputs` is a list of {'relation': ..., 'date': SQL expression
+    of the row's date, 'tag': optional, else ''}; and the days a correction took rows away
+    from, which no loaded row may name, tagged with the corrected source. Shared by the facts
+    (days) and fct_customer_month (finance months). -#}
 {% macro tagged_dates_loaded_after(inputs, high_water, before) -%}
     {%- if not inputs -%}
         {{ return([]) }}
@@ -238,13 +229,15 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Pre-hook: empty the window's days, so a day whose rows all disappeared is emptied too;
-    then re-key the older rows (rekey_customers), with the same bounds. It is the facts' only
-    delete (strategy append): a delete+insert by date_day would empty the whole of a day the
-    run rewrites for one source's rows. -#}
+{#- Pre-hook: record what the run rewrites (log_fact_rewrite, for fct_customer_month); empty
+    the window's days, so a day whose rows all disappeared is emptied too; then re-key the older
+    rows (rekey_customers), with the same bounds. It is the facts' only delete (strategy
+    append): a delete+insert by date_day would empty the whole of a day the run rewrites for
+    one source's rows. -#}
 {% macro delete_incremental_window(event_at) -%}
     {%- set bounds = incremental_bounds() -%}
-    {%- if bounds -%}
+    {{ log_fact_rewrite(bounds) }}
+    {%- if bounds %}
         delete from {{ this }} where {{ in_incremental_window(bounds) }};
         {{ rekey_customers(event_at, bounds) }}
     {%- endif -%}

@@ -11,13 +11,14 @@
 -- (or the month the account closed): a periodic snapshot for time-series analysis.
 --
 -- Incremental by month (macros/incremental_months.sql): a run deletes and writes again the
--- months from the incremental window's month on, older months that received fact or finance
--- rows loaded after the table's high-water mark, and every month of the customers whose
--- history may have changed (a new version, a points entry, a span that moved, a balance that
--- a points correction changed: see customer_month_keys). Facts and finance are read for those
--- rows only, activity spans for the customers whose span can matter there, and a rewritten
--- row's points balance starts from the balance the table held before the window. A full build
--- computes every row.
+-- month in progress (and any newer), older months that received finance rows loaded after the
+-- table's high-water mark, in older months the customers whose facts the facts' runs rewrote
+-- there (macros/fact_rewrites.sql), and every month of the customers whose history may have
+-- changed (a new version, a points entry, a span that moved, a balance that a points
+-- correction changed: see customer_month_keys). Facts and finance are read for those rows
+-- only, activity spans for the customers whose span can matter there, and a rewritten row's
+-- points balance starts from the balance the table held before the month in progress. A full
+-- build computes every row.
 with
 
 customer_versions as (
@@ -40,7 +41,8 @@ feedback as (
     {{ select_rewritten(plan, ref('fct_feedback'), 'date_day', 'day', 'customer_id', 'customer_id is not null') }}
 ),
 
--- The plan's customers' finance rows in other months were copied by the pre-hook.
+-- The plan's customers' finance rows in other months, and its cells', were copied by the
+-- pre-hook.
 finance as (
     select * from {{ ref('stg_finance_monthly__customer_months') }}
     where {{ in_rewritten_months(plan, 'month', 'label') }}
@@ -56,13 +58,13 @@ points as (
 {%- if plan is not none %}
 
 -- The balances of the rows the pre-hook deleted in older months, and of the month before the
--- window, for customers whose points did not change (see customer_month_keys).
+-- month in progress, for customers whose points did not change (see customer_month_keys).
 previous_balances as (
     select * from {{ rewrite_relation('balances') }}
     where not {{ keys_in(plan, 'customer_id') }}
 ),
 
-window_base as (
+start_base as (
     select customer_id, points_balance
     from previous_balances
     where month_start = cast({{ dbt.dateadd('month', -1, date_literal(plan.start)) }} as date)
@@ -121,7 +123,8 @@ rewritten_months as (
     where {{ in_rewritten_months(plan, 'month_start', 'month_start') }}
 ),
 
--- Every customer in the rewritten months; the plan's customers in all their months.
+-- Every customer in the rewritten months; the plan's customers in all their months; the
+-- plan's cells (rows the table had, of customers whose span did not move).
 customer_months as (
     select
         customers.customer_id,
@@ -150,6 +153,17 @@ customer_months as (
         and months.month_start <= data_end.last_day
         and (whole_customers.closed_day is null or months.month_start <= whole_customers.closed_day)
     where not {{ in_rewritten_months(plan, 'months.month_start', 'month_start') }}
+    {%- if plan.cell_months %}
+    union all
+    select
+        cells.customer_id,
+        months.month,
+        months.month_start,
+        months.next_month_start
+    from {{ plan.cells_relation }} as cells
+    inner join months
+        on months.month_start = cells.month_start
+    {%- endif %}
     {%- endif %}
 ),
 
@@ -254,17 +268,17 @@ points_months as (
         sum(points.points) as points
     from points
     {%- if plan is not none %}
-    -- Customers with a balance before the window need the window's entries only.
-    left join window_base
-        on window_base.customer_id = points.customer_id
+    -- Customers with a balance before the plan's start need the entries since only.
+    left join start_base
+        on start_base.customer_id = points.customer_id
     where points.entry_at >= cast({{ date_literal(plan.start) }} as timestamp)
-        or window_base.customer_id is null
+        or start_base.customer_id is null
     {%- endif %}
     group by points.customer_id, cast({{ dbt.date_trunc('month', 'points.entry_at') }} as date)
 ),
 
 -- The balance after each month with entries, valid until the next such month (from the
--- window's start, for customers with a balance before it). Entries dated before the
+-- plan's start, for customers with a balance before it). Entries dated before the
 -- customer's first month count in the first month.
 points_balances as (
     select
@@ -322,7 +336,7 @@ final as (
         cast(case
             when previous_balances.points_balance is not null then previous_balances.points_balance
             when keyed.month_start >= {{ date_literal(plan.start) }}
-                then coalesce(window_base.points_balance, 0) + coalesce(points_balances.balance, 0)
+                then coalesce(start_base.points_balance, 0) + coalesce(points_balances.balance, 0)
             else coalesce(points_balances.balance, 0)
         end as bigint) as points_balance,
         {%- else %}
@@ -363,8 +377,8 @@ final as (
     left join previous_balances
         on previous_balances.customer_id = keyed.customer_id
         and previous_balances.month_start = keyed.month_start
-    left join window_base
-        on window_base.customer_id = keyed.customer_id
+    left join start_base
+        on start_base.customer_id = keyed.customer_id
     {%- endif %}
 )
 
