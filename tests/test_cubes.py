@@ -374,29 +374,3 @@ def test_every_cube_level_equals_its_grouping_set_computed_alone(built: Built) -
                 assert len(together) > 0 and alone == together, (cube, level)
     finally:
         con.close()
-
-
-def test_a_cube_by_difference_goes_back_only_for_corrections_of_its_facts_sources(built: Built) -> None:
-    # cube_prepare reads raw._replaced_days of these sources only: a call centre correction
-    # does not send cube_sales back, nor a POS correction cube_contacts.
-    from warehouse.build import run_dbt
-
-    inline = "{{ upstream_sources('fct_sales') }} | {{ upstream_sources('fct_contacts') }}"
-    [result] = run_dbt(built.settings, ["compile", "--inline", inline]).result.results
-    sales, contacts = result.node.compiled_code.split(" | ")
-    assert sales == str(
-        ["_files", "customers", "online_order_lines", "online_orders", "pos_sales", "products"]
-    )
-    assert contacts == str(
-        [
-            "_files",
-            "call_center",
-            "campaign_touches",
-            "campaigns",
-            "customers",
-            "sales_activities",
-            "surveys",
-            "voc",
-            "web_events",
-        ]
-    )

@@ -50,6 +50,7 @@ NO_TESTS = "resource_type:test resource_type:unit_test"
 MARKED_OLD = ("2024-01", "2024-02")
 MARKED_WINDOW_START = "2024-03"
 MARKED_WINDOW = "2024-04"
+FACTS = ("fct_contacts", "fct_feedback", "fct_sales")
 
 
 def _settings(home: Path):
@@ -58,11 +59,11 @@ def _settings(home: Path):
         return load_settings()
 
 
-def _build(settings, run_date: date, full_refresh: bool = False) -> None:
+def _build(settings, run_date: date, full_refresh: bool = False, select: str = SELECT) -> None:
     build(
         settings,
         full_refresh=full_refresh,
-        select=SELECT,
+        select=select,
         exclude=NO_TESTS,
         vars={"run_date": run_date.isoformat(), "lookback_days": LOOKBACK},
     )
@@ -265,9 +266,61 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD}"
         ).fetchone()[0]
     run_id = ingest(settings.warehouse, landing, days=[NEXT_DAY])["run_id"]
+    # The facts first, on their own: what they record for fct_customer_month, against their
+    # rows before.
+    with duckdb.connect(wh) as con:
+        for fact in FACTS:
+            source = "source" if fact == "fct_contacts" else "null"
+            con.execute(
+                f"create table main.{fact}_before as select customer_id, month, date_day, {source} as source"
+                f" from marts.{fact}"
+            )
+    _build(settings, NEXT_DAY, select=" ".join(f"+{fact}" for fact in FACTS))
+    with duckdb.connect(wh) as con:
+        records = {
+            "days": con.execute(
+                "select model, source, first_day, after_day from ops._fact_rewritten_days order by all"
+            ).fetchall(),
+            "customers": {
+                fact: sorted(
+                    con.execute(
+                        "select customer_id, month from ops._fact_rewritten_customers where model = ?",
+                        [fact],
+                    ).fetchall(),
+                    key=str,
+                )
+                for fact in FACTS
+            },
+        }
+        # The customer months of the rows on the recorded days before the run.
+        records["expected"] = {}
+        for fact in FACTS:
+            ranges = [
+                f"(date_day >= '{first}'"
+                + (f" and date_day < '{after}'" if after else "")
+                + (f" and source = '{source}'" if source else "")
+                + ")"
+                for model, source, first, after in records["days"]
+                if model == fact
+            ]
+            records["expected"][fact] = sorted(
+                con.execute(
+                    f"select distinct customer_id, month from main.{fact}_before where {' or '.join(ranges)}"
+                ).fetchall(),
+                key=str,
+            )
+            con.execute(f"drop table main.{fact}_before")
     _build(settings, NEXT_DAY)
     with duckdb.connect(wh) as con:
+        records["left"] = con.execute(
+            """select (select count(*) from ops._fact_rewritten_days)
+                   + (select count(*) from ops._fact_rewritten_customers)"""
+        ).fetchone()[0]
+        records["reads"] = con.execute(
+            "select reader, model from ops._fact_rewrite_reads order by all"
+        ).fetchall()
         next_day = {
+            "records": records,
             "old_rows": old_rows,
             "old_kept": con.execute(
                 f"select count(*) from marts.fct_customer_month where month in {MARKED_OLD} and complaints = -1"
@@ -463,7 +516,27 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         full_sales = con.execute("select * from marts.fct_sales order by sales_line_id").fetchall()
         full_contacts = con.execute("select * from marts.fct_contacts order by contact_id").fetchall()
 
+    # 5. As after an upgrade, before fct_customer_month ever read the facts' records: without its
+    # marks it must rewrite every month (every row marked before loses its mark), to the same rows.
+    with duckdb.connect(wh) as con:
+        con.execute("update marts.fct_customer_month set complaints = -1")
+        con.execute("delete from ops._fact_rewrite_reads where reader = 'fct_customer_month'")
+    _build(settings, RETURN_DAY, select="fct_customer_month")
+    with duckdb.connect(wh) as con:
+        unmarked = {
+            "marked_left": con.execute(
+                "select count(*) from marts.fct_customer_month where complaints = -1"
+            ).fetchone()[0],
+            "rows": con.execute(
+                "select * from marts.fct_customer_month order by customer_id, month"
+            ).fetchall(),
+            "reads": con.execute(
+                "select model from ops._fact_rewrite_reads where reader = 'fct_customer_month' order by model"
+            ).fetchall(),
+        }
+
     return {
+        "unmarked": unmarked,
         "next_day": next_day,
         "corrected": corrected,
         "before": before,
@@ -502,6 +575,28 @@ def test_one_more_day_rewrites_the_month_in_progress_not_older_months(runs: dict
     assert seen["start_rows"] > 100
     assert seen["start_rewritten_customers"] <= seen["new_day_customers"] | seen["start_day_customers"]
     assert seen["start_kept"] >= 0.5 * seen["start_rows"]
+
+
+def test_the_facts_record_the_days_they_rewrite_and_the_customer_months_they_deleted(runs: dict) -> None:
+    records = runs["next_day"]["records"]
+    window_start = NEXT_DAY - timedelta(days=LOOKBACK)
+    # Each fact rewrote its window, every source, from its first day on (the new day named no
+    # older day).
+    assert records["days"] == [(fact, None, window_start, None) for fact in FACTS]
+    # The customer months of the rows each deleted: those its rows on the days had before.
+    assert [len(records["customers"][fact]) for fact in FACTS] == [53, 4, 41]
+    for fact in FACTS:
+        assert records["customers"][fact] == records["expected"][fact], fact
+    # fct_customer_month, their only reader here, read them in its run: they are gone.
+    assert records["reads"] == [("fct_customer_month", fact) for fact in FACTS]
+    assert records["left"] == 0
+
+
+def test_without_its_marks_it_rewrites_every_month_to_the_same_rows(runs: dict) -> None:
+    unmarked = runs["unmarked"]
+    assert unmarked["marked_left"] == 0
+    assert unmarked["rows"] == runs["incremental"]
+    assert unmarked["reads"] == [(fact,) for fact in FACTS]
 
 
 def test_late_correction_to_an_old_month_is_picked_up(runs: dict) -> None:

@@ -164,7 +164,7 @@
                 'select ' ~ plan.key_column ~ ', month, ' ~ month_start_column ~ ' from ' ~ this
                 ~ ' where ' ~ in_months(plan.cell_months, month_start_column, 'month_start')
                 ~ ' and not ' ~ keys_in(plan, plan.key_column)
-                ~ ' and (' ~ plan.key_column ~ ', ' ~ month_start_column ~ ') in (' ~ plan.cell_sql ~ ')'
+                ~ ' and (' ~ plan.key_column ~ ', month) in (' ~ plan.cell_sql ~ ')'
             )) -%}
         {%- endif -%}
         {%- for copy in copies -%}
@@ -507,5 +507,5 @@
             },
         ]) }};
     {%- endif %}
-    {{ clear_fact_rewrites(customer_month_facts()) }}
+    {{ read_fact_rewrites(customer_month_facts()) }}
 {%- endmacro %}

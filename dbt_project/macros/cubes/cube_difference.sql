@@ -21,13 +21,10 @@
     A run by difference (the cube and its state exist, no --full-refresh):
     1. pre-hook cube_prepare: the candidate units, those whose rows may have changed, each
        with the first day of its facts to recompute (`recompute_from`):
-       - with fact rows from `start` on, the first day the facts may have rewritten: the
-         lookback window before the state's latest day (or before var run_date), or the
-         earliest day of the facts loaded after the state's latest load (a late or corrected
-         file), or of the rows a correction of a source of the facts deleted since
-         (raw._replaced_days, upstream_sources); from the first day of start's month on,
-         since the rows' cells are months;
-       - with state rows from `start` on (their facts may be gone), the same;
+       - whose facts the facts' runs rewrote since the cube last ran (macros/fact_rewrites.sql:
+         the units of the rows they deleted, and of the rows now on the days they rewrote),
+         from the first day of the first month rewritten on, since the rows' cells are
+         months (all units, all of their rows, after a full build of the facts);
        - with facts whose lookup row now holds other dimensions (a scoring run moved the
          customer's tier, a product changed category): all of them;
        then their rows from `recompute_from` on, recomputed and as in the state, the
@@ -35,7 +32,8 @@
        and the changed units' *kept* rows, their state rows of earlier months (temporary
        tables);
     2. pre-hook cube_write_state, in the model's transaction: the changed units' rows in the
-       state are replaced by their new and kept rows, and the lookups written again;
+       state are replaced by their new and kept rows, the lookups written again, and the
+       facts' records marked read (also in a build without a state);
     3. the model aggregates the changed units' new and kept rows with sign +1 and their old
        and kept rows with sign -1 (cube_signed_rows, cube_distinct: the kept rows cancel in
        the sums, but a customer's distinct count across months needs all of the customer's
@@ -43,9 +41,8 @@
        (delete+insert on grouping_id: every cell);
     4. post-hook cube_drop_temps drops the temporary tables.
 
-    So a day's run recomputes its candidates' rows of the window's one or two months, not
-    their whole histories: at L (1,000,000 customers over 730 days) a day has about 89,000
-    candidates in cube_sales, with 24 rows each over all months, of which some 9,000 changed.
+    So a day's run recomputes its candidates' rows of the months the facts rewrote, not their
+    whole histories.
 
     Without a state (first build, --full-refresh, a cube built before the state existed)
     cube_prepare writes every unit's rows into `<cube>_rows_next`, cube_write_state puts it in
@@ -59,8 +56,8 @@
     small there. Either way it writes nothing other runs read (temporary tables,
     `<cube>_rows_next`), and the state and the cube are written in the model's transaction: a
     failed run changes neither. The bench's floors put the rows' SQL in place of the state
-    (warehouse.bench.cubes_over_facts). A change of a rows macro, or of facts outside the
-    days above, needs a --full-refresh, as for every incremental model.
+    (warehouse.bench.cubes_over_facts). A change of a rows macro needs a --full-refresh, as
+    for every incremental model.
 -#}
 
 {#- Config of a cube kept by difference; `spec`: the name of its spec macro. -#}
@@ -135,30 +132,6 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The raw sources `model_name` reads, itself or through its parents (dbt's graph): a
-    correction of another source changes none of its rows. -#}
-{% macro upstream_sources(model_name) -%}
-    {%- set queue = [] -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == model_name -%}
-        {%- do queue.append(node.unique_id) -%}
-    {%- endfor -%}
-    {%- if execute and not queue -%}
-        {{ exceptions.raise_compiler_error('upstream_sources: no model named ' ~ model_name) }}
-    {%- endif -%}
-    {%- set seen = [] -%}
-    {%- set names = [] -%}
-    {#- the loop reaches what it appends to the queue -#}
-    {%- for unique_id in queue if unique_id not in seen -%}
-        {%- do seen.append(unique_id) -%}
-        {%- if unique_id in graph.sources -%}
-            {%- do names.append(graph.sources[unique_id].name) -%}
-        {%- elif unique_id in graph.nodes -%}
-            {%- do queue.extend(graph.nodes[unique_id].depends_on.nodes) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(names | unique | sort | list) }}
-{%- endmacro %}
-
 {#- Pre-hook (`transaction: false`): by difference, the candidate units, their recomputed, old
     and kept rows and the changed units; else every unit's rows, into `<cube>_rows_next`. dbt
     renders hooks when it parses, so the refs here (the facts, the lookups) are the cube's
@@ -166,9 +139,7 @@
 {% macro cube_prepare(spec) -%}
     {%- set state = cube_state() -%}
     {%- if cube_by_difference() -%}
-    {%- set lookback = var('lookback_days') | int -%}
-    {%- set run_date = var('run_date', none) -%}
-    {%- set replaced_days = replaced_days_relation() -%}
+    {%- set rewrites = fact_rewrites([ref(spec.facts)]) -%}
     create or replace temporary table {{ cube_temp('candidates') }} as
     with
 
@@ -178,23 +149,6 @@
 
     facts as (
         select * from {{ ref(spec.facts) }}
-    ),
-
-    bounds as (
-        select coalesce(least(
-            {{ dbt.dateadd('day', -lookback, '(select max(last_day) from state_rows)') }},
-            (select min(date_day) from facts where _loaded_at > (select max(loaded_at) from state_rows))
-            {%- if replaced_days is not none %},
-            (
-                select min(day) from {{ replaced_days }}
-                where replaced_at > (select max(loaded_at) from state_rows)
-                    and source in ('{{ upstream_sources(spec.facts) | join("', '") }}')
-            )
-            {%- endif %}
-            {%- if run_date %},
-            {{ dbt.dateadd('day', -lookback, "cast('" ~ run_date ~ "' as date)") }}
-            {%- endif %}
-        ), {{ beginning_of_time() }}) as start
     ),
     {%- for name, lookup in spec.lookups.items() %}
 
@@ -211,27 +165,25 @@
     ),
     {%- endfor %}
 
-    {#- A candidate's first day to recompute: the first day of start's month, or for a customer
-        whose lookup row changed the beginning of time (all of the customer's rows). #}
-    recompute as (
-        select
-            start,
-            cast({{ dbt.date_trunc('month', 'start') }} as date) as from_day,
-            cast({{ beginning_of_time() }} as date) as all_days
-        from bounds
-    ),
-
+    {#- A candidate's first day to recompute: the first day of the first month the facts rewrote
+        its rows in, or for a customer whose lookup row changed the beginning of time (all of
+        the customer's rows). #}
     final as (
         select unit, min(recompute_from) as recompute_from
         from (
-            select {{ cube_unit() }} as unit, recompute.from_day as recompute_from
-            from facts cross join recompute where facts.date_day >= recompute.start
+            {%- if rewrites.whole %}
+            select {{ cube_unit() }} as unit, cast({{ beginning_of_time() }} as date) as recompute_from from facts
             union all
-            select unit, recompute.from_day from state_rows cross join recompute
-            where state_rows.last_day >= recompute.start
+            select unit, cast({{ beginning_of_time() }} as date) from state_rows
+            {%- else %}
+            select
+                {{ cube_unit() }} as unit,
+                cast({{ dbt.concat(['month', "'-01'"]) }} as date) as recompute_from
+            from ({{ rewrites.customer_months }}) as rewritten
+            {%- endif %}
             {%- for name, lookup in spec.lookups.items() %}
             union all
-            select {{ cube_unit() }} as unit, recompute.all_days from facts cross join recompute
+            select {{ cube_unit() }} as unit, cast({{ beginning_of_time() }} as date) from facts
             where facts.{{ lookup.key }} in (select {{ lookup.key }} from {{ name }}_changed)
             {%- endfor %}
         ) as units
@@ -279,8 +231,9 @@
     {%- endif %}
     {%- for name, lookup in spec.lookups.items() %}
     create or replace table {{ cube_state(name) }} as
-    {{ cube_lookup_select(lookup) }}{{ ';' if not loop.last }}
+    {{ cube_lookup_select(lookup) }};
     {%- endfor %}
+    {{ read_fact_rewrites([ref(spec.facts)]) }}
 {%- endmacro %}
 
 {#- The rows the model aggregates, with their sign: by difference, the changed units' new and
