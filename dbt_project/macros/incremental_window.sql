@@ -229,9 +229,9 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Pre-hook: record what the run rewrites (log_fact_rewrite, for fct_customer_month); empty
-    the window's days, so a day whose rows all disappeared is emptied too; then re-key the older
-    rows (rekey_customers), with the same bounds. It is the facts' only delete (strategy
+{#- Pre-hook: record what the run rewrites (log_fact_rewrite, for fct_customer_month and the
+    cubes); empty the window's days, so a day whose rows all disappeared is emptied too; then
+    re-key the older rows (rekey_customers), with the same bounds. It is the facts' only delete (strategy
     append): a delete+insert by date_day would empty the whole of a day the run rewrites for
     one source's rows. -#}
 {% macro delete_incremental_window(event_at) -%}
