@@ -49,7 +49,6 @@ TABLES = {
     "dim_customer": "customer_key",
     "cubes.cube_sales": "grouping_id, month, sales_channel, category, region, pyramid_tier",
     "cubes.cube_contacts": "grouping_id, month, contact_channel, reason, resolution, pyramid_tier",
-    "cubes.customer_lifecycle_month": "customer_id, month",
     # the cubes' state (macros/cubes/cube_difference.sql): a run by difference updates it
     "cube_state.cube_sales_rows": "all",
     "cube_state.cube_sales_customer": "all",
@@ -58,12 +57,8 @@ TABLES = {
     "cube_state.cube_contacts_customer": "all",
 }
 EVENTS_HIGH_WATER = "select max(_loaded_at) from staging.stg_web_events__events"
-# the marts and everything upstream (staging, intermediate), the cubes kept by difference and
-# customer_lifecycle_month
-MARTS = "+path:models/marts cube_sales cube_contacts customer_lifecycle_month"
-# Short enough for January's churn window to close during the last batch: a day's run of
-# customer_lifecycle_month rewrites the months whose window closed.
-VARS = {"lookback_days": 2, "churn_window_days": 20}
+# the marts and everything upstream (staging, intermediate), and the cubes kept by difference
+MARTS = "+path:models/marts cube_sales cube_contacts"
 NO_TESTS = "resource_type:test resource_type:unit_test"
 START = date(2024, 1, 1)
 # Day offsets, inclusive. The last batch's lookback window lies in February: the cubes kept by
@@ -268,7 +263,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     def load_and_build(days: list[date]) -> dict:
         loaded = ingest(settings.warehouse, landing, days=days)
         _score(settings.warehouse, next(runs))
-        build(settings, select=MARTS, exclude=NO_TESTS, vars=VARS)
+        build(settings, select=MARTS, exclude=NO_TESTS, vars={"lookback_days": 2})
         return loaded
 
     after_batch, high_waters = [], []
@@ -294,7 +289,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory, landing_messy: Path) -> di
     cube_sql = (
         settings.home / "dbt" / "target" / "compiled" / "crmwh" / "models" / "cubes" / "cube_sales.sql"
     ).read_text()
-    full = build(settings, full_refresh=True, select=MARTS, vars=VARS)
+    full = build(settings, full_refresh=True, select=MARTS)
     return {
         "settings": settings,
         "incremental": incremental,

@@ -152,11 +152,6 @@
     {{ return(months) }}
 {%- endmacro %}
 
-{#- SQL: when this model last read the facts' records (its committed run). -#}
-{% macro fact_rewrites_read_at() -%}
-    select max(read_at) from ops._fact_rewrite_reads where reader = '{{ this.identifier }}'
-{%- endmacro %}
-
 {#- In a reader's transaction, once its run has used them (or built everything): this model
     has read the records of `facts` (relations) up to now; the records every reader of a
     fact has read go. -#}

@@ -5,8 +5,7 @@
     get_where_subquery, the hook dbt's generic tests call on the model they test. A first build
     or a full refresh records the beginning of time, so its tests check every row. Singular
     tests (the reconciliations) always check whole tables, and so do the tests of the cubes,
-    which are incremental by difference, not by load (macros/cubes/cube_difference.sql), and
-    of customer_lifecycle_month (meta tested_whole: macros/customer_lifecycle.sql).
+    which are incremental by difference, not by load (macros/cubes/cube_difference.sql).
 
     The mark moves on only past rows that passed: at the end of each invocation
     (mark_incremental_runs, on-run-end) a model's row says whether the model ran and its data
@@ -32,10 +31,9 @@
 {%- endmacro %}
 
 {#- Is a model with this materialization and meta incremental by load, the kind whose tests
-    check the rows past its mark? (The cubes are incremental by difference, and
-    customer_lifecycle_month, meta tested_whole, by month and customer.) -#}
+    check the rows past its mark? (The cubes are incremental by difference.) -#}
 {% macro incremental_by_load(materialized, meta) -%}
-    {{ return(materialized == 'incremental' and not ((meta or {}).get('cube') or (meta or {}).get('tested_whole'))) }}
+    {{ return(materialized == 'incremental' and not (meta or {}).get('cube')) }}
 {%- endmacro %}
 
 {% macro record_high_water() -%}

@@ -1,12 +1,4 @@
-{%- set churn_days = var('churn_window_days', 90) -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    schema='cubes',
-    meta={'tested_whole': true},
-    pre_hook="{{ rewrite_customer_lifecycle(" ~ churn_days ~ ") }}",
-) }}
+{{ config(materialized='table', schema='cubes') }}
 {#-
     Grain: one row per customer × month in which the customer is active (MARTS.md: at least
     one purchase in the 365 days up to the month's as-of date).
@@ -16,14 +8,10 @@
     and returned online orders are not purchases). The churn label needs the 90 days after the
     as-of date: while that window is still open (it reaches past the last day of data)
     is_churned and is_retained are NULL, not false.
-
-    Incremental (macros/customer_lifecycle.sql): a day's run rewrites the month in progress,
-    the months whose churn window closed, and every month of the customers whose purchases or
-    current dimensions changed; a full build computes every row.
 -#}
 {%- set active_days = var('active_window_days', 365) -%}
-{%- set plan = customer_lifecycle_plan(churn_days) -%}
-{%- set partial = plan is not none and not plan.whole %}
+{%- set churn_days = var('churn_window_days', 90) -%}
+
 with
 
 sales as (
@@ -96,7 +84,6 @@ purchase_spans as (
 -- {{ active_days }} days up to the month's as-of date. (At L, at 1,000,000 customers, 7 s
 -- against 10-12 s for running windows over every customer month since the first purchase.)
 customer_months as (
-    {%- for rows in (['months', 'customers'] if partial else ['all']) %}
     select
         purchase_spans.customer_id,
         purchase_spans.first_purchase_date,
@@ -112,16 +99,6 @@ customer_months as (
         on months.month_start >= purchase_spans.month_start
         and (purchase_spans.next_month_start is null or months.month_start < purchase_spans.next_month_start)
         and date_diff('day', purchase_spans.last_in_month, months.as_of_date) < {{ active_days }}
-    {%- if rows == 'months' %}
-    -- every customer in the months rewritten whole
-    where {{ in_lifecycle_months(plan, 'months.month_start') }}
-    {%- elif rows == 'customers' %}
-    -- the plan's customers in the other months
-    where purchase_spans.customer_id in (select customer_id from {{ plan.customers_relation }})
-        and not {{ in_lifecycle_months(plan, 'months.month_start') }}
-    {%- endif %}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
 ),
 
 current_customers as (
