@@ -45,19 +45,7 @@
 {#- Part of a fact's pre-hook, before its delete: records what the run rewrites (`bounds`:
     incremental_bounds(); none when the run writes the whole table). -#}
 {% macro log_fact_rewrite(bounds) -%}
-    {%- set rows = [] -%}
-    {%- if bounds -%}
-        {%- for first, after in incremental_ranges(bounds) -%}
-            {%- do rows.append([none, first, after]) -%}
-        {%- endfor -%}
-        {%- for source, days in bounds.get('source_days', {}).items() | sort -%}
-            {%- for first, after in day_ranges(days) -%}
-                {%- do rows.append([source, first, after]) -%}
-            {%- endfor -%}
-        {%- endfor -%}
-    {%- else -%}
-        {%- do rows.append([none, none, none]) -%}
-    {%- endif -%}
+    {%- set rows = rewritten_ranges(bounds) if bounds else [[none, none, none]] -%}
     insert into ops._fact_rewritten_days (model, source, first_day, after_day, logged_at) values
     {%- for source, first, after in rows %}
         ('{{ this.identifier }}', {{ ("'" ~ source ~ "'") if source else 'null' }},

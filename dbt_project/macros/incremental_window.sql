@@ -183,20 +183,39 @@
     {{ return(ranges) }}
 {%- endmacro %}
 
+{#- Everything a run rewrites, as [source, first, after] (as day_ranges): the days rewritten
+    whole (incremental_ranges, source none), then each source's own days (bounds.source_days,
+    by source). The delete's predicate (in_incremental_ranges) and the facts' records
+    (log_fact_rewrite) are both made of it. -#}
+{% macro rewritten_ranges(bounds) -%}
+    {%- set ranges = [] -%}
+    {%- for first, after in incremental_ranges(bounds) -%}
+        {%- do ranges.append([none, first, after]) -%}
+    {%- endfor -%}
+    {%- for source, days in bounds.get('source_days', {}).items() | sort -%}
+        {%- for first, after in day_ranges(days) -%}
+            {%- do ranges.append([source, first, after]) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(ranges) }}
+{%- endmacro %}
+
 {#- SQL predicate: `column` (a date, or with `cast_to` 'timestamp' a timestamp) falls on a day this
     run rewrites: one comparison per range of days (incremental_ranges), which the scan can
     skip row groups by; and for a source with days of its own (bounds.source_days), its rows
     (column `source`) on those days. -#}
 {% macro in_incremental_ranges(column, bounds, cast_to='date') -%}
     {%- set terms = [] -%}
-    {%- for first, after in incremental_ranges(bounds) -%}
-        {%- do terms.append(in_day_range(column, first, after, cast_to)) -%}
+    {%- set by_source = {} -%}
+    {%- for source, first, after in rewritten_ranges(bounds) -%}
+        {%- set term = in_day_range(column, first, after, cast_to) -%}
+        {%- if source -%}
+            {%- do by_source.setdefault(source, []).append(term) -%}
+        {%- else -%}
+            {%- do terms.append(term) -%}
+        {%- endif -%}
     {%- endfor -%}
-    {%- for source, days in bounds.get('source_days', {}).items() | sort -%}
-        {%- set ranges = [] -%}
-        {%- for first, after in day_ranges(days) -%}
-            {%- do ranges.append(in_day_range(column, first, after, cast_to)) -%}
-        {%- endfor -%}
+    {%- for source, ranges in by_source.items() | sort -%}
         {%- do terms.append("(source = '" ~ source ~ "' and (" ~ (ranges | join(' or ')) ~ '))') -%}
     {%- endfor -%}
     ({{ terms | join(' or ') }})
