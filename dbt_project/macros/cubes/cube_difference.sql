@@ -34,11 +34,13 @@
     2. pre-hook cube_write_state, in the model's transaction: the changed units' rows in the
        state are replaced by their new and kept rows, the lookups written again, and the
        facts' records marked read (also in a build without a state);
-    3. the model aggregates the changed units' new and kept rows with sign +1 and their old
-       and kept rows with sign -1 (cube_signed_rows, cube_distinct: the kept rows cancel in
-       the sums, but a customer's distinct count across months needs all of the customer's
-       rows), adds the result to its cells (cube_merged) and replaces the table's rows
-       (delete+insert on grouping_id: every cell);
+    3. the model aggregates the changed units' new rows with sign +1 and their old rows with
+       sign -1 (cube_signed_rows, cube_distinct), adds the result to its cells (cube_merged)
+       and replaces the table's rows (delete+insert on grouping_id: every cell). A customer's
+       distinct count in a set that rolls month up needs all of the customer's rows, so
+       there the kept rows come in too, with both signs (cube_signed_per_set); they lie in
+       months before their unit's new and old rows, so in the sums and in the sets that keep
+       month they would only cancel (at L they were most of the rows aggregated);
     4. post-hook cube_drop_temps drops the temporary tables.
 
     So a day's run recomputes its candidates' rows of the months the facts rewrote, not their
@@ -236,9 +238,8 @@
     {{ read_fact_rewrites([ref(spec.facts)]) }}
 {%- endmacro %}
 
-{#- The rows the model aggregates, with their sign: by difference, the changed units' new and
-    kept rows (+1) and their old and kept rows (-1); else every unit's rows (+1), as the
-    pre-hook wrote them. -#}
+{#- The rows the model aggregates, with their sign: by difference, the changed units' new rows
+    (+1) and old rows (-1); else every unit's rows (+1), as the pre-hook wrote them. -#}
 {% macro cube_signed_rows() -%}
     {%- if cube_by_difference() -%}
     select 1 as sign, * from {{ cube_temp('new_rows') }}
@@ -246,13 +247,41 @@
     union all
     select -1 as sign, * from {{ cube_temp('old_rows') }}
     where unit in (select unit from {{ cube_temp('changed') }})
+    {%- else -%}
+    select 1 as sign, * from {{ cube_state() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The cube's CTEs of signed rows: `signed_rows` (cube_signed_rows) and, by difference,
+    `signed_rows_across`: those and the changed units' kept rows with both signs, for the sets
+    that roll month up (cube_signed_per_set). -#}
+{% macro cube_signed_rows_ctes() -%}
+signed_rows as {{ cube_signed_rows_cte() }} (
+    {{ cube_signed_rows() }}
+),
+{%- if cube_by_difference() %}
+
+signed_rows_across as (
+    select * from signed_rows
     union all
     select 1 as sign, * from {{ cube_temp('kept') }}
     union all
     select -1 as sign, * from {{ cube_temp('kept') }}
-    {%- else -%}
-    select 1 as sign, * from {{ cube_state() }}
-    {%- endif -%}
+),
+{%- endif %}
+{%- endmacro %}
+
+{#- cube_per_set over the signed rows (cube_signed_rows_ctes): the sets that keep month over
+    `signed_rows`, the sets that roll it up over `signed_rows_across` by difference. -#}
+{% macro cube_signed_per_set(dimensions, sets, measures) -%}
+    {%- set within = [] -%}
+    {%- set across = [] -%}
+    {%- for set in sets -%}
+        {%- do (within if 'month' in set else across).append(set) -%}
+    {%- endfor -%}
+    {{ cube_per_set('signed_rows', dimensions, within, measures) }}
+    union all
+    {{ cube_per_set('signed_rows_across' if cube_by_difference() else 'signed_rows', dimensions, across, measures) }}
 {%- endmacro %}
 
 {#- What the signed rows' CTE is declared as (`signed_rows as {{ cube_signed_rows_cte() }} (`): the

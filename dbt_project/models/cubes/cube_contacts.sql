@@ -2,7 +2,7 @@
 {#-
     Grain: one row per grouping set × combination of kept dimension values. Kept by difference
     (macros/cubes/cube_difference.sql) over its rows (cube_contacts_spec). The sums roll up by
-    GROUPING SETS, the distinct customers by one GROUP BY per set (cube_per_set).
+    GROUPING SETS, the distinct customers by one GROUP BY per set (cube_signed_per_set).
 -#}
 {%- set dimensions = ['month', 'contact_channel', 'reason', 'resolution', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
@@ -18,9 +18,7 @@
 
 with
 
-signed_rows as {{ cube_signed_rows_cte() }} (
-    {{ cube_signed_rows() }}
-),
+{{ cube_signed_rows_ctes() }}
 
 sums as (
     select
@@ -36,7 +34,7 @@ sums as (
 ),
 
 customers_per_set as (
-    {{ cube_per_set('signed_rows', dimensions, grouping_sets, {'customers': cube_distinct('customer_id')}) }}
+    {{ cube_signed_per_set(dimensions, grouping_sets, {'customers': cube_distinct('customer_id')}) }}
 ),
 
 aggregated as (

@@ -5,7 +5,7 @@
     order with positive net sales once per cell, without count(distinct): in sets without
     category its first positive line, in sets with category its first positive line in each
     category. The sums roll up by GROUPING SETS, the distinct buyers by one GROUP BY per set
-    (cube_per_set).
+    (cube_signed_per_set).
 -#}
 {%- set dimensions = ['month', 'sales_channel', 'category', 'region', 'pyramid_tier'] -%}
 {%- set grouping_sets = [
@@ -21,9 +21,7 @@
 
 with
 
-signed_rows as {{ cube_signed_rows_cte() }} (
-    {{ cube_signed_rows() }}
-),
+{{ cube_signed_rows_ctes() }}
 
 sums as (
     select
@@ -43,9 +41,8 @@ sums as (
 ),
 
 buyers_per_set as (
-    {{ cube_per_set(
-        'signed_rows', dimensions, grouping_sets,
-        {'buyers': cube_distinct('case when is_buyer = 1 then customer_id end')},
+    {{ cube_signed_per_set(
+        dimensions, grouping_sets, {'buyers': cube_distinct('case when is_buyer = 1 then customer_id end')},
     ) }}
 ),
 
