@@ -65,8 +65,7 @@
     if one of them was built whole (or this model has not read them yet), else {'whole':
     false, 'months': the months (datetime.date month starts) before `before` where they changed
     rows (with `before` only), 'customer_months': SQL selecting (customer_id, month) of the customer
-    months (customer_id null: rows without one) that may have changed there, 'customers': SQL
-    selecting the customer_id of every customer whose rows may have changed, in any month}. -#}
+    months (customer_id null: rows without one) that may have changed there}. -#}
 {% macro fact_rewrites(facts, before=none) -%}
     {%- if not execute -%}
         {{ return({'whole': true}) }}
@@ -96,21 +95,18 @@
     ) -%}
     {%- set months = [] -%}
     {%- set terms = {} -%}
-    {%- set all_terms = {} -%}
     {%- for model, source, first, after in logged.rows -%}
         {%- if first is none -%}
             {{ return({'whole': true}) }}
         {%- endif -%}
         {%- set ends = [after, before] | reject('none') | list -%}
         {%- set last = (ends | min) if ends else none -%}
-        {%- for by_model, end in [(terms, last), (all_terms, after)] if end is none or first < end -%}
-            {%- set term = in_day_range('date_day', first, end, 'date') -%}
-            {%- do by_model.setdefault(model, []).append(("(source = '" ~ source ~ "' and " ~ term ~ ')') if source else term) -%}
-        {%- endfor -%}
-        {%- if before and (last is none or first < last) -%}
-            {%- for month in month_starts(first, last) if month not in months -%}
+        {%- if last is none or first < last -%}
+            {%- for month in (month_starts(first, last) if before else []) if month not in months -%}
                 {%- do months.append(month) -%}
             {%- endfor -%}
+            {%- set term = in_day_range('date_day', first, last, 'date') -%}
+            {%- do terms.setdefault(model, []).append(("(source = '" ~ source ~ "' and " ~ term ~ ')') if source else term) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- set removed = run_query(
@@ -122,17 +118,13 @@
             {%- do months.append(month) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set selected = {'whole': false, 'months': months | sort} -%}
-    {%- for name, columns, by_model in [('customer_months', 'customer_id, month', terms), ('customers', 'customer_id', all_terms)] -%}
-        {%- set selects = ['select ' ~ columns ~ ' from ops._fact_rewritten_customers as logged where ' ~ unread] -%}
-        {%- for model, model_terms in by_model.items() -%}
-            {%- do selects.append(
-                'select ' ~ columns ~ ' from ' ~ by_name[model] ~ ' where ' ~ (model_terms | join(' or '))
-            ) -%}
-        {%- endfor -%}
-        {%- do selected.update({name: selects | join('\nunion\n')}) -%}
+    {%- set selects = ['select customer_id, month from ops._fact_rewritten_customers as logged where ' ~ unread] -%}
+    {%- for model, model_terms in terms.items() -%}
+        {%- do selects.append(
+            'select customer_id, month from ' ~ by_name[model] ~ ' where ' ~ (model_terms | join(' or '))
+        ) -%}
     {%- endfor -%}
-    {{ return(selected) }}
+    {{ return({'whole': false, 'months': months | sort, 'customer_months': selects | join('\nunion\n')}) }}
 {%- endmacro %}
 
 {#- The first days of the months holding a day of [first, after) (datetime.date). -#}

@@ -342,7 +342,6 @@
         'months': months | sort,
         'cell_months': cell_months,
         'cell_sql': rewrites.customer_months,
-        'fact_customers': rewrites.customers,
         'high_water': bounds.high_water,
     }) -%}
     {{ return(plan) }}
@@ -355,10 +354,7 @@
       - a loyalty-points entry loaded after it (the balance is cumulative: an entry, or a
         re-delivered entry moved to another day, changes every later month);
       - a span below the plan's start that no longer matches the table's rows: a return
-        after the closing month, activity before signup, or such activity corrected away.
-        Only a customer whose versions or facts changed can have one (the facts' records
-        name the latter: fact_rewrites), so the spans are compared for those only, unless a
-        check below needs every customer's old rows;
+        after the closing month, activity before signup, or such activity corrected away;
       - with `check_balances` (points_corrected_after): a points balance below the plan's
         start that no longer matches the entries, e.g. an entry that a corrected file dropped
         (its deleted rows name no customer) or that moved to another customer;
@@ -370,32 +366,14 @@
     {%- set below = date_literal(plan.start) -%}
     {%- set last_below = 'cast(' ~ dbt.dateadd('month', -1, below) ~ ' as date)' -%}
     {%- set high_water = "cast('" ~ plan.high_water ~ "' as timestamp)" -%}
-    {%- set changed = not (check_balances or check_keys) and plan.get('fact_customers') -%}
-    {%- set only = 'and customer_id in (select customer_id from changed)' if changed else '' -%}
     with
 
     versions as (
         select * from {{ ref('int_customers_versioned') }}
     ),
-    {%- if changed %}
-
-    changed as (
-        {{ plan.fact_customers }}
-        union
-        select customer_id from versions where _loaded_at > {{ high_water }}
-    ),
-
-    changed_versions as (
-        select * from versions where customer_id in (select customer_id from changed)
-    ),
-    {%- endif %}
 
     spans as (
-        {{ customer_month_spans(
-            'changed_versions' if changed else 'versions',
-            ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback'),
-            only='select customer_id from changed' if changed else none,
-        ) }}
+        {{ customer_month_spans('versions', ref('fct_sales'), ref('fct_contacts'), ref('fct_feedback')) }}
     ),
 
     new_spans as (
@@ -423,7 +401,7 @@
             {{ last_by('points_balance', ['month_start']) }} as last_balance
             {%- endif %}
         from {{ this }}
-        where month_start < {{ below }} {{ only }}
+        where month_start < {{ below }}
         group by customer_id
     ),
     {%- if check_balances %}
