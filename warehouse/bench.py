@@ -909,7 +909,7 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     targets.append(
         {
             "target": "L end to end (without generate) < 15 min",
-            "value": f"{e2e / 60:.1f} min at {scale}" if e2e is not None else None,
+            "value": f"{e2e / 60:.1f} min ({e2e:.1f} s) at {scale}" if e2e is not None else None,
             "status": _met(e2e < 900) if at_l and e2e is not None else "not measured",
             "why": (f"measured at {scale}, the target is for L" if not at_l else "")
             + (f"; stages missing: {missing}" if missing else "")

@@ -279,9 +279,13 @@ signed_rows_across as (
     {%- for set in sets -%}
         {%- do (within if 'month' in set else across).append(set) -%}
     {%- endfor -%}
-    {{ cube_per_set('signed_rows', dimensions, within, measures) }}
-    union all
-    {{ cube_per_set('signed_rows_across' if cube_by_difference() else 'signed_rows', dimensions, across, measures) }}
+    {%- set parts = [] -%}
+    {%- for relation, part_sets in [
+        ('signed_rows', within), ('signed_rows_across' if cube_by_difference() else 'signed_rows', across)
+    ] if part_sets -%}
+        {%- do parts.append(cube_per_set(relation, dimensions, part_sets, measures)) -%}
+    {%- endfor -%}
+    {{ parts | join('\n    union all') }}
 {%- endmacro %}
 
 {#- What the signed rows' CTE is declared as (`signed_rows as {{ cube_signed_rows_cte() }} (`): the
