@@ -19,7 +19,7 @@
     or holds a row on the rewritten days now. A reader reads the records since its last read
     (fact_rewrites) and, in its own transaction, moves its mark on (read_fact_rewrites): a
     reader that fails reads them again in its next run. The records every reader of a fact
-    has read are deleted. A reader without a mark (its first build, or one made before the
+    has read are deleted; a reader no longer in the project loses its mark when a run starts. A reader without a mark (its first build, or one made before the
     records existed) sees the facts as rewritten whole. Names starting with _ are bookkeeping,
     which publish leaves out. -#}
 
@@ -38,6 +38,15 @@
         'create table if not exists ops._fact_rewrite_reads (reader ' ~ text ~ ', model ' ~ text
         ~ ', read_at ' ~ dbt.type_timestamp() ~ ')'
     ) -%}
+    {#- A reader no longer in the project (removed or renamed) reads nothing again: its mark
+        would keep every later record from being deleted. -#}
+    {%- if execute -%}
+        {%- set models = [] -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
+            {%- do models.append("'" ~ node.alias ~ "'") -%}
+        {%- endfor -%}
+        {%- do run_query('delete from ops._fact_rewrite_reads where reader not in (' ~ models | join(', ') ~ ')') -%}
+    {%- endif -%}
     {%- do adapter.commit() -%}
     select 1  {#- the hook's own statement: the work is done above #}
 {%- endmacro %}
