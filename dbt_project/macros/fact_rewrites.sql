@@ -19,9 +19,10 @@
     or holds a row on the rewritten days now. A reader reads the records since its last read
     (fact_rewrites) and, in its own transaction, moves its mark on (read_fact_rewrites): a
     reader that fails reads them again in its next run. The records every reader of a fact
-    has read are deleted; a reader no longer in the project loses its mark when a run starts. A reader without a mark (its first build, or one made before the
-    records existed) sees the facts as rewritten whole. Names starting with _ are bookkeeping,
-    which publish leaves out. -#}
+    has read are deleted; a reader no longer in the project loses its mark when a run starts.
+    A reader without a mark (its first build, or one made before the records existed) sees
+    the facts as rewritten whole. Names starting with _ are bookkeeping, which publish leaves
+    out. -#}
 
 {% macro create_fact_rewrites() -%}
     {%- set text = dbt.type_string() -%}
