@@ -288,12 +288,12 @@ signed_rows_across as (
     {{ parts | join('\n    union all') }}
 {%- endmacro %}
 
-{#- What the signed rows' CTE is declared as (`signed_rows as {{ cube_signed_rows_cte() }} (`): the
-    cube reads it once for its sums and once per set for its distinct customers
-    (cube_per_set). DuckDB computes a CTE read more than once first, into memory: right for
-    the few rows of a run by difference, but a full build's are the state itself, a table,
-    which DuckDB would copy whole (at L, cube_contacts' aggregate took 38-44 s so, 34-35 s
-    reading the table each time), so there the CTE stays inline. -#}
+{#- What the signed rows' CTE is declared as (cube_signed_rows_ctes): the cube reads it once
+    for its sums and once per set for its distinct customers (cube_signed_per_set), and by
+    difference once more in `signed_rows_across`. DuckDB computes a CTE read more than once
+    first, into memory: right for the few rows of a run by difference, but a full build's are
+    the state itself, a table, which DuckDB would copy whole (at L, cube_contacts' aggregate
+    took 38-44 s so, 34-35 s reading the table each time), so there the CTE stays inline. -#}
 {% macro cube_signed_rows_cte() -%}
     {%- if not cube_by_difference() -%}
     {{ adapter.dispatch('inline_cte', 'crmwh')() }}
